@@ -1,0 +1,346 @@
+/*
+ * vxbench: one table of guest workloads (rows) against ways of running them
+ * (columns): natively, on bare KVM ioctls, through libvx on kvm and on tcg,
+ * and through Unicorn. `make bench` runs it.
+ *
+ * Every cell runs its workload `reps` times and reports the fastest run
+ * (with its breakdown): the other processes on the host can only make a run
+ * slower, so the minimum is the best estimate of the cost itself.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvx/vx.h>
+
+#include "bench.h"
+
+/* ---- helpers shared by the cells --------------------------------------- */
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int bench_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+void bench_note(struct bench_result *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->note, sizeof(r->note), fmt, ap);
+    va_end(ap);
+}
+
+void bench_phase(struct bench_result *r, const char *name, double ns)
+{
+    if (r->nphases < BENCH_MAX_PHASES) {
+        r->phase[r->nphases].name = name;
+        r->phase[r->nphases].ns = ns;
+        r->nphases++;
+    }
+}
+
+volatile uint64_t bench_sink_count;
+
+int bench_sink_write(void *opaque, uint64_t addr, unsigned len, uint64_t value)
+{
+    (void)opaque, (void)addr, (void)len, (void)value;
+    bench_sink_count++;
+    return 0;
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+static const char *const col_names[BENCH_NCOLS] = {
+    [COL_NATIVE] = "native",
+    [COL_KVM_BARE] = "kvm-bare",
+    [COL_KVM] = "kvm",
+    [COL_TCG] = "tcg",
+    [COL_UNICORN] = "unicorn",
+};
+
+struct workload {
+    const char *name;
+    const char *unit;     /* what one reported number is the cost of */
+    double unit_ns;       /* nanoseconds in a printed unit: 1 or 1000 */
+    int arg;              /* handed to the cells as ctx->arg */
+    bool ring3;           /* only with --ring3 */
+    bench_fn cell[BENCH_NCOLS];
+};
+
+/* Rows without cells are the workloads still to be written: they print "-"
+ * across, so the table's shape is fixed and later numbers slot in. */
+static const struct workload workloads[] = {
+    { .name = "ALU loop", .unit = "ns/iter", .unit_ns = 1 },
+    { .name = "memory loop", .unit = "ns/iter", .unit_ns = 1 },
+    { .name = "call/ret loop", .unit = "ns/iter", .unit_ns = 1 },
+    {
+        .name = "out to callback, ring 0", .unit = "ns/exit", .unit_ns = 1, .arg = 0,
+        .cell = {
+            [COL_KVM_BARE] = bare_out_loop,
+            [COL_KVM] = vx_out_loop,
+            [COL_TCG] = vx_out_loop,
+        },
+    },
+    {
+        .name = "out to callback, ring 3", .unit = "ns/exit", .unit_ns = 1, .arg = 3,
+        .ring3 = true,
+        .cell = {
+            [COL_KVM_BARE] = bare_out_loop,
+            [COL_KVM] = vx_out_loop,
+            [COL_TCG] = vx_out_loop,
+        },
+    },
+    {
+        .name = "create+run+destroy 2 MiB", .unit = "us/machine", .unit_ns = 1000,
+        .cell = {
+            [COL_KVM_BARE] = bare_create_run_destroy,
+            [COL_KVM] = vx_create_run_destroy,
+            [COL_TCG] = vx_create_run_destroy,
+        },
+    },
+};
+#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+enum { CELL_EMPTY, CELL_OK, CELL_NA, CELL_FAILED };
+
+struct cell {
+    int state;
+    struct bench_result r;
+};
+
+/* ---- the header ---------------------------------------------------------- */
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            colon += 1 + strspn(colon + 1, " \t");
+            colon[strcspn(colon, "\n")] = '\0';
+            snprintf(buf, len, "%s", colon);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void print_header(const struct bench_opts *o)
+{
+    char date[64], cpu[128], kvm[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M %Z", localtime(&now));
+    cpu_model(cpu, sizeof(cpu));
+    bare_kvm_module(kvm, sizeof(kvm));
+    struct utsname u;
+    if (uname(&u) != 0)
+        snprintf(u.release, sizeof(u.release), "?");
+
+    printf("vxbench, libvx %s, %s\n", vx_version_string(), date);
+    printf("host: %s, %ld CPUs, Linux %s, KVM module: %s\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), u.release, kvm);
+    printf("runs: %llu outs, %u machines, best of %u\n\n",
+           (unsigned long long)o->out_count, o->create_count, o->reps);
+}
+
+/* ---- running and printing -------------------------------------------------- */
+
+static void print_table(struct cell cells[][BENCH_NCOLS], const struct bench_opts *o)
+{
+    printf("%-26s %-10s", "workload", "unit");
+    for (int c = 0; c < BENCH_NCOLS; c++)
+        printf(" %10s", col_names[c]);
+    printf(" %9s\n", "kvm/bare");
+
+    for (size_t w = 0; w < NWORKLOADS; w++) {
+        const struct workload *wl = &workloads[w];
+        if (wl->ring3 && !o->ring3)
+            continue;
+        printf("%-26s %-10s", wl->name, wl->unit);
+        for (int c = 0; c < BENCH_NCOLS; c++) {
+            const struct cell *cl = &cells[w][c];
+            if (cl->state == CELL_OK)
+                printf(" %10.1f", cl->r.ns / wl->unit_ns);
+            else if (cl->state == CELL_FAILED)
+                printf(" %10s", "FAIL");
+            else
+                printf(" %10s", "-");
+        }
+        const struct cell *bare = &cells[w][COL_KVM_BARE], *vx = &cells[w][COL_KVM];
+        if (bare->state == CELL_OK && vx->state == CELL_OK && bare->r.ns > 0)
+            printf(" %9.3f\n", vx->r.ns / bare->r.ns);
+        else
+            printf(" %9s\n", "-");
+    }
+}
+
+/* Breakdowns, then the reasons for "-" and FAIL. The same reason for a whole
+ * column (tcg not built) is printed once. */
+static void print_notes(struct cell cells[][BENCH_NCOLS])
+{
+    for (size_t w = 0; w < NWORKLOADS; w++) {
+        for (int c = 0; c < BENCH_NCOLS; c++) {
+            const struct cell *cl = &cells[w][c];
+            if (cl->state != CELL_OK || !cl->r.nphases)
+                continue;
+            double unit = workloads[w].unit_ns;
+            printf("\n%s, %s, %s:\n", workloads[w].name, col_names[c], workloads[w].unit);
+            for (unsigned p = 0; p < cl->r.nphases; p++)
+                printf("  %-36s %10.1f\n", cl->r.phase[p].name, cl->r.phase[p].ns / unit);
+        }
+    }
+
+    bool first = true;
+    for (int c = 0; c < BENCH_NCOLS; c++) {
+        const char *last = NULL;
+        for (size_t w = 0; w < NWORKLOADS; w++) {
+            const struct cell *cl = &cells[w][c];
+            if ((cl->state != CELL_NA && cl->state != CELL_FAILED) || !cl->r.note[0])
+                continue;
+            if (last && strcmp(last, cl->r.note) == 0 && cl->state == CELL_NA)
+                continue;
+            if (first)
+                printf("\nnotes:\n");
+            first = false;
+            if (cl->state == CELL_FAILED)
+                printf("  %s, %s: FAILED: %s\n", col_names[c], workloads[w].name, cl->r.note);
+            else
+                printf("  %s: not available: %s\n", col_names[c], cl->r.note);
+            last = cl->r.note;
+        }
+    }
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vxbench [options]\n"
+            "  -q, --quick          a short run: 10,000 outs, 100 machines, 1 run per cell\n"
+            "  -o, --outs N         outs per run of the out rows (default 100000)\n"
+            "  -m, --machines N     machines per run of the create row (default 1000)\n"
+            "  -r, --reps N         runs per cell, the fastest is shown (default 3)\n"
+            "  -3, --ring3          add the out rows with the guest in ring 3\n"
+            "  -w, --workload TEXT  only the rows whose name contains TEXT\n"
+            "  -v, --verbose        say which cell runs, as it runs\n"
+            "  -h, --help\n");
+}
+
+static unsigned long long parse_count(const char *arg, const char *what)
+{
+    char *end;
+    unsigned long long n = strtoull(arg, &end, 0);
+    if (*arg == '-' || *end || n == 0) {
+        fprintf(stderr, "vxbench: %s: not a positive number: %s\n", what, arg);
+        exit(2);
+    }
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench_opts o = { .out_count = 100000, .create_count = 1000, .reps = 3 };
+    const char *only = NULL;
+    static const struct option long_opts[] = {
+        { "quick", no_argument, NULL, 'q' },
+        { "outs", required_argument, NULL, 'o' },
+        { "machines", required_argument, NULL, 'm' },
+        { "reps", required_argument, NULL, 'r' },
+        { "ring3", no_argument, NULL, '3' },
+        { "workload", required_argument, NULL, 'w' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { 0 },
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "qo:m:r:3w:vh", long_opts, NULL)) != -1) {
+        switch (ch) {
+        case 'q':
+            o.out_count = 10000;
+            o.create_count = 100;
+            o.reps = 1;
+            break;
+        case 'o': o.out_count = parse_count(optarg, "--outs"); break;
+        case 'm': o.create_count = (unsigned)parse_count(optarg, "--machines"); break;
+        case 'r': o.reps = (unsigned)parse_count(optarg, "--reps"); break;
+        case '3': o.ring3 = true; break;
+        case 'w': only = optarg; break;
+        case 'v': o.verbose = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    print_header(&o);
+    fflush(stdout);
+
+    static struct cell cells[NWORKLOADS][BENCH_NCOLS];
+    bool failed = false;
+    for (size_t w = 0; w < NWORKLOADS; w++) {
+        const struct workload *wl = &workloads[w];
+        if ((wl->ring3 && !o.ring3) || (only && !strstr(wl->name, only)))
+            continue;
+        /* Columns take turns, run by run, so a change in the host's load
+         * during the row weighs on all of them alike. */
+        for (unsigned rep = 0; rep < o.reps; rep++) {
+            for (int c = 0; c < BENCH_NCOLS; c++) {
+                struct cell *cl = &cells[w][c];
+                if (!wl->cell[c] || cl->state == CELL_NA || cl->state == CELL_FAILED)
+                    continue;
+                if (o.verbose)
+                    fprintf(stderr, "vxbench: %s on %s, run %u\n", wl->name, col_names[c],
+                            rep + 1);
+                struct bench_ctx ctx = { .opts = &o, .col = c, .arg = wl->arg };
+                struct bench_result r = { 0 };
+                int rc = wl->cell[c](&ctx, &r);
+                if (rc == 0 && (cl->state != CELL_OK || r.ns < cl->r.ns)) {
+                    cl->state = CELL_OK;
+                    cl->r = r;
+                } else if (rc != 0) {
+                    cl->state = rc == BENCH_NA ? CELL_NA : CELL_FAILED;
+                    cl->r = r;
+                    failed |= rc != BENCH_NA;
+                }
+            }
+        }
+    }
+
+    print_table(cells, &o);
+    print_notes(cells);
+    return failed ? 1 : 0;
+}

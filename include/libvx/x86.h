@@ -1,0 +1,104 @@
+/*
+ * libvx: x86 vCPU state and CPU modes.
+ *
+ * Included by <libvx/vx.h>; may also be included on its own. The same layout
+ * serves every accelerator: kvm translates it to and from KVM's structures,
+ * tcg keeps it as its own state.
+ */
+#ifndef LIBVX_X86_H
+#define LIBVX_X86_H
+
+#include <libvx/vx.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* General registers. rflags bit 1 always reads as 1. */
+typedef struct vx_x86_regs {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rip, rflags;
+} vx_x86_regs;
+
+/* A segment register with its hidden descriptor cache, as the CPU holds it
+ * (not as the GDT encodes it): `limit` is the byte-granular limit after the
+ * G bit has been applied; `type` is the 4-bit descriptor type. */
+typedef struct vx_x86_segment {
+    uint64_t base;
+    uint32_t limit;
+    uint16_t selector;
+    uint8_t type, present, dpl, db, s, l, g, avl;
+} vx_x86_segment;
+
+typedef struct vx_x86_dtable {
+    uint64_t base;
+    uint16_t limit;
+} vx_x86_dtable;
+
+/* System registers. */
+typedef struct vx_x86_sregs {
+    vx_x86_segment cs, ds, es, fs, gs, ss, tr, ldt;
+    vx_x86_dtable gdt, idt;
+    uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+} vx_x86_sregs;
+
+/* Read or write the general registers. Errors: VX_EINVAL, VX_EBUSY (the vCPU
+ * is running on another thread), VX_EACCEL. */
+VX_API int vx_vcpu_get_regs(vx_vcpu *v, vx_x86_regs *r);
+VX_API int vx_vcpu_set_regs(vx_vcpu *v, const vx_x86_regs *r);
+
+/* Read or write the system registers. Setting CR0/CR4/EFER changes the CPU
+ * mode directly, without the checks the guest's own mov to CR would make;
+ * the accelerator may refuse an inconsistent state (VX_EINVAL / VX_EACCEL,
+ * with the reason in vx_last_error()). */
+VX_API int vx_vcpu_get_sregs(vx_vcpu *v, vx_x86_sregs *s);
+VX_API int vx_vcpu_set_sregs(vx_vcpu *v, const vx_x86_sregs *s);
+
+/* Read or write one model-specific register, by its architectural index
+ * (0xc0000080 is EFER). VX_ENOTSUP for an MSR the accelerator does not have. */
+VX_API int vx_vcpu_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value);
+VX_API int vx_vcpu_set_msr(vx_vcpu *v, uint32_t index, uint64_t value);
+
+typedef enum vx_cpu_mode {
+    VX_MODE_REAL = 1,   /* 16-bit real mode, all segments 0 */
+    VX_MODE_PROT32 = 2, /* 32-bit flat protected mode, no paging */
+    VX_MODE_LONG64 = 3, /* 64-bit long mode, identity paging of 0..4 GiB */
+} vx_cpu_mode;
+
+/* Bytes of guest RAM that vx_vcpu_set_mode() writes at tables_gpa. */
+#define VX_X86_MODE_TABLES_SIZE 0x7000u
+
+/* Selectors of the GDT that vx_vcpu_set_mode() writes (PROT32 and LONG64).
+ * The user selectors are laid out for syscall/sysret (STAR[63:48] =
+ * VX_X86_SEL_USER_CODE32 | 3). */
+#define VX_X86_SEL_CODE64 0x08      /* ring 0, 64-bit code */
+#define VX_X86_SEL_DATA 0x10        /* ring 0, flat 4 GiB data */
+#define VX_X86_SEL_CODE32 0x18      /* ring 0, flat 4 GiB 32-bit code */
+#define VX_X86_SEL_USER_CODE32 0x20 /* ring 3, flat 32-bit code */
+#define VX_X86_SEL_USER_DATA 0x28   /* ring 3, flat data */
+#define VX_X86_SEL_USER_CODE64 0x30 /* ring 3, 64-bit code */
+#define VX_X86_SEL_TSS 0x38         /* the task state segment (16 bytes) */
+
+/* Put the vCPU in a flat mode, Unicorn-style: every segment based at 0,
+ * ring 0, interrupts off, rflags = 0x2.
+ *   VX_MODE_REAL: segments 0 with 64 KiB limits; tables_gpa is unused.
+ *   VX_MODE_PROT32: CS = VX_X86_SEL_CODE32, data segments VX_X86_SEL_DATA,
+ *     4 GiB limits, paging off. A GDT and TSS are written at
+ *     tables_gpa + 0x6000 so the guest can reload segment registers.
+ *   VX_MODE_LONG64: CS = VX_X86_SEL_CODE64, data VX_X86_SEL_DATA; identity
+ *     page tables for 0..4 GiB with 2 MiB pages (writable, user-accessible,
+ *     executable), written at tables_gpa: PML4 at +0x0000, PDPT at +0x1000,
+ *     four page directories at +0x2000..+0x5fff; GDT and TSS at +0x6000.
+ *     CR0.PG/PE, CR4.PAE, EFER.LME/LMA/SCE/NXE set; CR4.OSFXSR so SSE works.
+ * For PROT32 and LONG64, tables_gpa must be 4 KiB aligned (else VX_EINVAL)
+ * and [tables_gpa, tables_gpa + VX_X86_MODE_TABLES_SIZE) writable RAM (else
+ * VX_ERANGE: the CPU sets accessed bits in these tables).
+ * rip, rsp and the general registers are the caller's to set afterwards. */
+VX_API int vx_vcpu_set_mode(vx_vcpu *v, vx_cpu_mode mode, uint64_t tables_gpa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBVX_X86_H */

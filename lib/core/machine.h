@@ -1,0 +1,41 @@
+/* The machine and vCPU objects behind the opaque public handles. */
+#ifndef VX_CORE_MACHINE_H
+#define VX_CORE_MACHINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <libvx/vx.h>
+
+#include "core/accel.h"
+#include "core/io.h"
+#include "mmu/addrspace.h"
+
+struct vx_machine {
+    const struct vx_accel_ops *ops;
+    void *accel;          /* the accelerator's per-machine state */
+    uint64_t flags;       /* VX_MACHINE_* */
+    struct vx_addrspace as;
+    struct vx_io_bus pio, mmio;
+    unsigned vcpu_count;
+    struct vx_vcpu **vcpus;
+};
+
+struct vx_vcpu {
+    struct vx_machine *machine;
+    unsigned index;
+    void *accel;                /* the accelerator's per-vCPU state */
+    atomic_int running;         /* inside vx_vcpu_run() */
+    atomic_int stop_requested;  /* set by vx_vcpu_stop(), consumed by run() */
+    atomic_int tid;             /* kernel thread id while running, for kicks */
+};
+
+/* Is any vCPU of the machine inside vx_vcpu_run()? */
+bool vxi_machine_running(const vx_machine *m);
+
+/* Consume a pending stop request: true (and the exit filled) if there was
+ * one. Accelerators call it at each point they could return. */
+bool vxi_vcpu_take_stop(vx_vcpu *v, vx_exit *exit);
+
+#endif

@@ -1,0 +1,15 @@
+; A triple fault in 64-bit long mode (test_triple_fault): with an empty IDT
+; (limit 0) the #UD from ud2 cannot be delivered, nor the #GP that follows,
+; nor the #DF; the CPU shuts down. ud2 rather than int3 because kvm_pvm's
+; instruction emulator, which runs ring-0 code there, cannot do int3.
+bits 64
+org 0x1000
+
+start:
+    lidt [rel empty_idt]
+    ud2
+    hlt                         ; never reached
+
+empty_idt:
+    dw 0
+    dq 0
