@@ -48,9 +48,9 @@ static int create_machine(const struct bench_ctx *ctx, uint64_t flags, vx_machin
  * that lets ring 3 use every port (see GUEST_TSS_GPA). */
 static int enter_ring3(vx_machine *m, vx_vcpu *v, struct bench_result *r)
 {
-    const uint16_t iomap = GUEST_TSS_IOMAP;
+    const uint8_t iomap[2] = { GUEST_TSS_IOMAP & 0xff, GUEST_TSS_IOMAP >> 8 };
     const uint8_t bitmap_end = 0xff;
-    int err = vx_memory_write(m, GUEST_TSS_GPA + 0x66, &iomap, sizeof(iomap));
+    int err = vx_memory_write(m, GUEST_TSS_GPA + 0x66, iomap, sizeof(iomap));
     if (!err)
         err = vx_memory_write(m, GUEST_TSS_GPA + GUEST_TSS_LIMIT, &bitmap_end, 1);
     if (err)

@@ -119,8 +119,12 @@ typedef struct vx_machine_opts {
 VX_API int vx_accel_available(vx_accel accel);
 
 /* Create a machine with no memory and no devices; its vCPUs are in the
- * x86 reset state. `opts` may be NULL (all defaults). The environment
- * variable VX_ACCEL=kvm|tcg overrides VX_ACCEL_AUTO (and only AUTO).
+ * x86 reset state. `opts` may be NULL (all defaults).
+ * VX_ACCEL_AUTO takes kvm when KVM runs guest ring 0 on the CPU (kvm_intel,
+ * kvm_amd) or the machine is VX_MACHINE_USER_ONLY; otherwise tcg; and a
+ * software KVM when tcg is not available in this build. The environment
+ * variable VX_ACCEL=kvm|tcg|auto overrides VX_ACCEL_AUTO (and only AUTO);
+ * another value is VX_EINVAL.
  * Errors: VX_EINVAL (bad opts), VX_ENOTSUP (accelerator not available or not
  * built; vx_last_error() says why), VX_EACCEL, VX_ENOMEM.
  * On success *out is the new machine; on failure *out is set to NULL. */
@@ -195,7 +199,11 @@ VX_API void *vx_memory_ptr(vx_machine *m, uint64_t gpa, size_t len);
  *   A NULL read returns all ones; a NULL write ignores the store.
  *   Returning non-zero stops the vCPU with VX_EXIT_INTERNAL; the return value
  *   and the access are named in vx_last_error().
- * Callbacks run on the vCPU's thread, inside vx_vcpu_run(). */
+ * Only the low `len` bytes of a read value reach the guest.
+ * Callbacks run on the vCPU's thread, inside vx_vcpu_run(). A callback may
+ * stop its own vCPU (vx_vcpu_stop), read or write its registers, and (when
+ * it is the machine's only running vCPU) map memory or register devices; it
+ * may not run that vCPU again (VX_EBUSY). */
 typedef struct vx_io_ops {
     size_t size; /* sizeof(vx_io_ops) */
     int (*read)(void *opaque, uint64_t addr, unsigned len, uint64_t *value);
@@ -210,7 +218,8 @@ VX_API int vx_pio_register(vx_machine *m, uint16_t port, uint32_t count,
                            const vx_io_ops *ops, void *opaque);
 
 /* Claim guest-physical [gpa, gpa + size), size >= 1, not overlapping RAM or
- * another MMIO range (VX_EEXIST). No alignment is required. */
+ * another MMIO range (VX_EEXIST). No alignment is required. An access wider
+ * than 8 bytes (SSE, AVX) arrives as several accesses of at most 8. */
 VX_API int vx_mmio_register(vx_machine *m, uint64_t gpa, uint64_t size,
                             const vx_io_ops *ops, void *opaque);
 
@@ -266,12 +275,14 @@ typedef struct vx_exit {
  *
  * After VX_EXIT_IO or VX_EXIT_MMIO for a read, store the value in
  * exit->u.io.value (u.mmio.value) and call vx_vcpu_run() again with the same
- * `exit`: the guest's read completes with it, as with KVM.
+ * `exit`: the guest's read completes with it, as with KVM (only the low `len`
+ * bytes count). If that run returns VX_EXIT_STOPPED at once, the answer was
+ * still taken and is not asked for again.
  *
  * Returns 0 when *exit is filled in (VX_EXIT_INTERNAL included: its detail is
  * in vx_last_error()); a negative code when the call itself was wrong
  * (VX_EINVAL for NULL or a too small exit->size, VX_EBUSY if the vCPU is
- * already running on another thread). */
+ * already running, on another thread or further up this one). */
 VX_API int vx_vcpu_run(vx_vcpu *v, vx_exit *exit);
 
 /* Ask the vCPU to return from vx_vcpu_run() with VX_EXIT_STOPPED as soon as

@@ -165,10 +165,13 @@ struct reap_job {
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake;  /* work queued */
+    pthread_cond_t idle;  /* queue empty and nothing in progress */
     struct reap_job *head;
+    bool busy;            /* a job is being torn down */
     pid_t owner; /* the process the reaper thread lives in (fork leaves it behind) */
-} reaper = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0 };
+} reaper = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+             NULL, false, 0 };
 
 static void reap(struct reap_job *j)
 {
@@ -192,11 +195,40 @@ static void *reaper_main(void *arg)
             pthread_cond_wait(&reaper.wake, &reaper.lock);
         struct reap_job *j = reaper.head;
         reaper.head = j->next;
+        reaper.busy = true;
         pthread_mutex_unlock(&reaper.lock);
         reap(j);
         pthread_mutex_lock(&reaper.lock);
+        reaper.busy = false;
+        if (!reaper.head)
+            pthread_cond_broadcast(&reaper.idle);
     }
     return NULL;
+}
+
+/* At exit, let queued teardowns finish. A VM owns kernel tasks that belong
+ * to this process (kvm-nx-lpage-recovery); whatever stops all the process's
+ * threads at exit (LeakSanitizer, a debugger) would freeze them while the
+ * reaper waits inside close() for them: a deadlock. Draining first avoids it. */
+static void reaper_drain(void)
+{
+    pthread_mutex_lock(&reaper.lock);
+    if (reaper.owner == getpid())
+        while (reaper.head || reaper.busy)
+            pthread_cond_wait(&reaper.idle, &reaper.lock);
+    pthread_mutex_unlock(&reaper.lock);
+}
+
+/* A fork while the reaper holds its lock would leave the child's copy
+ * locked forever. */
+static void reaper_prefork(void)
+{
+    pthread_mutex_lock(&reaper.lock);
+}
+
+static void reaper_postfork(void)
+{
+    pthread_mutex_unlock(&reaper.lock);
 }
 
 static void reap_later(struct reap_job *j)
@@ -220,8 +252,13 @@ static void reap_later(struct reap_job *j)
             reap(j);
             return;
         }
+        if (!reaper.owner) {
+            atexit(reaper_drain);
+            pthread_atfork(reaper_prefork, reaper_postfork, reaper_postfork);
+        }
         reaper.owner = getpid();
         reaper.head = NULL; /* jobs queued before a fork belong to the parent */
+        reaper.busy = false;
     }
     j->next = reaper.head;
     reaper.head = j;

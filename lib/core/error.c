@@ -62,10 +62,16 @@ int vxi_error_prefix(int code, const char *fmt, ...)
     memcpy(old, last_error, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof last_error)
-        snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s", old);
+    size_t used = strlen(last_error);
+    if (used + 2 < sizeof last_error) {
+        memcpy(last_error + used, ": ", 2);
+        used += 2;
+        size_t n = strnlen(old, sizeof last_error - used - 1);
+        memcpy(last_error + used, old, n);
+        last_error[used + n] = '\0';
+    }
     return code;
 }
 

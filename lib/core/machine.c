@@ -86,8 +86,10 @@ static int choose_accel(vx_accel requested, uint64_t flags, vx_accel *out)
         *out = VX_ACCEL_KVM;
         return 0;
     }
+    char tcg_reason[200];
+    snprintf(tcg_reason, sizeof tcg_reason, "%s", vx_last_error());
     return vxi_error(VX_ENOTSUP, "no accelerator available: kvm: %s; tcg: %s", kvm_reason,
-                     vx_last_error());
+                     tcg_reason);
 }
 
 /* ---- machines ----------------------------------------------------------- */
