@@ -35,6 +35,7 @@ struct bench_opts {
     unsigned create_count;  /* machines per run of the create+run+destroy row */
     unsigned reps;          /* runs per cell; vxbench.c reports the fastest */
     bool ring3;             /* add the ring-3 rows */
+    const char *only;       /* run and print only rows whose name has this */
     bool verbose;
 };
 
@@ -69,16 +70,17 @@ typedef int (*bench_fn)(const struct bench_ctx *ctx, struct bench_result *r);
 /* ---- guest layout, shared by every column ----------------------------- */
 
 #define GUEST_RAM_SIZE   (2u << 20)   /* 2 MiB at gpa 0 */
-#define GUEST_TABLES_GPA 0x1000u      /* GDT and page tables (0x7000 bytes) */
+#define GUEST_TABLES_GPA 0x1000u      /* GDT and page tables (VX_X86_MODE_TABLES_SIZE) */
 #define GUEST_CODE_GPA   0x10000u
 #define GUEST_STACK_TOP  0x1ff000u
 
-/* Ring 3 rows only: a TSS whose I/O permission bitmap allows every port.
- * IOPL 3 alone is not enough everywhere: kvm_pvm checks the bitmap for ring-3
- * in/out whatever IOPL says, and the TSS vx_vcpu_set_mode() writes has none.
- * The bitmap (all zero bits: allowed) follows the 0x68-byte TSS, then the
- * 0xff byte the CPU may read past its end. */
-#define GUEST_TSS_GPA    0x8000u
+/* The bare baseline's ring-3 rows: a TSS whose I/O permission bitmap allows
+ * every port, as the one vx_vcpu_set_mode() writes does. IOPL 3 alone is
+ * not enough everywhere: kvm_pvm checks the bitmap for ring-3 in/out
+ * whatever IOPL says. The bitmap (all zero bits: allowed) follows the
+ * 0x68-byte TSS, then the 0xff byte the CPU may read past its end. Placed
+ * after the libvx tables so the two layouts never overlap. */
+#define GUEST_TSS_GPA    0xc000u
 #define GUEST_TSS_IOMAP  0x68u
 #define GUEST_TSS_LIMIT  (GUEST_TSS_IOMAP + 0x2000u)
 

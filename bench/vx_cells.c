@@ -44,20 +44,13 @@ static int create_machine(const struct bench_ctx *ctx, uint64_t flags, vx_machin
 }
 
 /* Ring 3 on top of the flat ring-0 state vx_vcpu_set_mode() leaves: the
- * user selectors of its GDT, which its page tables already allow, and a TSS
- * that lets ring 3 use every port (see GUEST_TSS_GPA). */
+ * user selectors of its GDT, which its page tables already allow; its TSS
+ * already lets ring 3 use every port. */
 static int enter_ring3(vx_machine *m, vx_vcpu *v, struct bench_result *r)
 {
-    const uint8_t iomap[2] = { GUEST_TSS_IOMAP & 0xff, GUEST_TSS_IOMAP >> 8 };
-    const uint8_t bitmap_end = 0xff;
-    int err = vx_memory_write(m, GUEST_TSS_GPA + 0x66, iomap, sizeof(iomap));
-    if (!err)
-        err = vx_memory_write(m, GUEST_TSS_GPA + GUEST_TSS_LIMIT, &bitmap_end, 1);
-    if (err)
-        return vx_fail(r, "vx_memory_write TSS", err);
-
+    (void)m;
     vx_x86_sregs s;
-    err = vx_vcpu_get_sregs(v, &s);
+    int err = vx_vcpu_get_sregs(v, &s);
     if (err)
         return vx_fail(r, "vx_vcpu_get_sregs", err);
     s.cs.selector = VX_X86_SEL_USER_CODE64 | 3;
@@ -66,8 +59,6 @@ static int enter_ring3(vx_machine *m, vx_vcpu *v, struct bench_result *r)
     data.selector = VX_X86_SEL_USER_DATA | 3;
     data.dpl = 3;
     s.ss = s.ds = s.es = s.fs = s.gs = data;
-    s.tr.base = GUEST_TSS_GPA;
-    s.tr.limit = GUEST_TSS_LIMIT;
     err = vx_vcpu_set_sregs(v, &s);
     if (err)
         return vx_fail(r, "vx_vcpu_set_sregs", err);

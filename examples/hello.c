@@ -13,7 +13,6 @@
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
 
 #include <libvx/vx.h>
 

@@ -67,7 +67,7 @@ typedef enum vx_cpu_mode {
 } vx_cpu_mode;
 
 /* Bytes of guest RAM that vx_vcpu_set_mode() writes at tables_gpa. */
-#define VX_X86_MODE_TABLES_SIZE 0x7000u
+#define VX_X86_MODE_TABLES_SIZE 0x9000u
 
 /* Selectors of the GDT that vx_vcpu_set_mode() writes (PROT32 and LONG64).
  * The user selectors are laid out for syscall/sysret (STAR[63:48] =
@@ -85,11 +85,15 @@ typedef enum vx_cpu_mode {
  *   VX_MODE_REAL: segments 0 with 64 KiB limits; tables_gpa is unused.
  *   VX_MODE_PROT32: CS = VX_X86_SEL_CODE32, data segments VX_X86_SEL_DATA,
  *     4 GiB limits, paging off. A GDT and TSS are written at
- *     tables_gpa + 0x6000 so the guest can reload segment registers.
+ *     tables_gpa + 0x6000 so the guest can reload segment registers. The
+ *     TSS's I/O permission bitmap allows every port, so ring-3 code can use
+ *     in/out whatever its IOPL (set your own TSS to restrict it). The IDT
+ *     is empty: an exception shuts the vCPU down (VX_EXIT_SHUTDOWN).
  *   VX_MODE_LONG64: CS = VX_X86_SEL_CODE64, data VX_X86_SEL_DATA; identity
  *     page tables for 0..4 GiB with 2 MiB pages (writable, user-accessible,
  *     executable), written at tables_gpa: PML4 at +0x0000, PDPT at +0x1000,
- *     four page directories at +0x2000..+0x5fff; GDT and TSS at +0x6000.
+ *     four page directories at +0x2000..+0x5fff; GDT and TSS (with its I/O
+ *     bitmap) at +0x6000..+0x80e8.
  *     CR0.PG/PE, CR4.PAE, EFER.LME/LMA/SCE/NXE set; CR4.OSFXSR so SSE works.
  * For PROT32 and LONG64, tables_gpa must be 4 KiB aligned (else VX_EINVAL)
  * and [tables_gpa, tables_gpa + VX_X86_MODE_TABLES_SIZE) writable RAM (else

@@ -97,7 +97,7 @@ static void kvm_init_once(void)
     if (kvm.max_slots <= 0)
         kvm.max_slots = 32;
     kvm.readonly_mem = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
-    for (int n = 64; n <= 4096; n *= 2) {
+    for (int n = 256; n <= 4096; n *= 2) { /* one call where a host has < 256 leaves */
         struct kvm_cpuid2 *c = calloc(1, sizeof *c + n * sizeof c->entries[0]);
         if (!c) {
             snprintf(kvm.reason, sizeof kvm.reason, "out of memory");
@@ -742,10 +742,15 @@ static int kvm_run(vx_vcpu *v, vx_exit *exit)
     if (k->pending && resume_pending(v, k, exit))
         return 0;
     for (;;) {
-        /* Clear immediate_exit before looking at the stop flag: a stop that
-         * lands after the look re-arms it, so KVM_RUN returns at once. */
-        run->immediate_exit = 0;
-        atomic_thread_fence(memory_order_seq_cst);
+        /* vx_vcpu_stop() sets the stop flag, then immediate_exit, then
+         * signals. Clearing immediate_exit must come before looking at the
+         * flag (hence the fence), so that a stop landing after the look
+         * re-arms it and KVM_RUN returns at once. When it is already clear
+         * there is nothing to order: the common exit path has no fence. */
+        if (run->immediate_exit) {
+            run->immediate_exit = 0;
+            atomic_thread_fence(memory_order_seq_cst);
+        }
         if (vxi_vcpu_take_stop(v, exit))
             return 0;
         if (ioctl(k->fd, KVM_RUN, 0) < 0) {

@@ -8,13 +8,6 @@
 #include "core/io.h"
 #include "core/machine.h"
 
-static _Thread_local vx_vcpu *current_vcpu;
-
-VX_API vx_vcpu *vx_vcpu_current(void)
-{
-    return current_vcpu;
-}
-
 void vx_io_bus_init(struct vx_io_bus *bus)
 {
     memset(bus, 0, sizeof *bus);
@@ -109,8 +102,6 @@ int vx_io_dispatch(struct vx_vcpu *v, struct vx_io *io)
     if (!r)
         return VX_IO_UNCLAIMED;
 
-    vx_vcpu *outer = current_vcpu; /* a callback may run a nested vCPU */
-    current_vcpu = v;
     int rc;
     if (io->is_write) {
         rc = r->ops.write ? r->ops.write(r->opaque, io->addr, io->len, io->value) : 0;
@@ -125,7 +116,6 @@ int vx_io_dispatch(struct vx_vcpu *v, struct vx_io *io)
         /* Only the bytes of the access reach the guest. */
         io->value = io->len >= 8 ? value : value & ((1ull << (io->len * 8)) - 1);
     }
-    current_vcpu = outer;
     if (rc != 0)
         return vxi_error(VX_EIO, "%s %s callback at 0x%llx (len %u) returned %d",
                          space_name(io->space), io->is_write ? "write" : "read",

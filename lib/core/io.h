@@ -50,6 +50,7 @@ enum {
     /* negative: the device's callback failed; vx_last_error() says how */
 };
 
+/* Called on the thread running v (vx_vcpu_current() is v there). */
 struct vx_vcpu;
 int vx_io_dispatch(struct vx_vcpu *v, struct vx_io *io);
 

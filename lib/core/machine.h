@@ -35,7 +35,16 @@ struct vx_vcpu {
 bool vxi_machine_running(const vx_machine *m);
 
 /* Consume a pending stop request: true (and the exit filled) if there was
- * one. Accelerators call it at each point they could return. */
-bool vxi_vcpu_take_stop(vx_vcpu *v, vx_exit *exit);
+ * one. Accelerators call it at each point they could return; inline because
+ * it sits on every exit's path. */
+static inline bool vxi_vcpu_take_stop(vx_vcpu *v, vx_exit *exit)
+{
+    if (!atomic_load_explicit(&v->stop_requested, memory_order_relaxed))
+        return false;
+    if (!atomic_exchange(&v->stop_requested, 0))
+        return false;
+    exit->reason = VX_EXIT_STOPPED;
+    return true;
+}
 
 #endif

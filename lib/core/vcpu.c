@@ -10,6 +10,16 @@
 #include "core/machine.h"
 #include "cpu/x86/mode.h"
 
+/* The vCPU this thread is running. Set for the whole of vx_vcpu_run(), where
+ * the only application code that runs on the thread is callbacks: cheaper
+ * than setting it around each callback, and the same to the application. */
+static _Thread_local vx_vcpu *current_vcpu;
+
+VX_API vx_vcpu *vx_vcpu_current(void)
+{
+    return current_vcpu;
+}
+
 static int self_tid(void)
 {
     return (int)syscall(SYS_gettid);
@@ -102,16 +112,6 @@ VX_API int vx_vcpu_set_mode(vx_vcpu *v, vx_cpu_mode mode, uint64_t tables_gpa)
     return m->ops->set_regs(v, &r);
 }
 
-bool vxi_vcpu_take_stop(vx_vcpu *v, vx_exit *exit)
-{
-    if (!atomic_load_explicit(&v->stop_requested, memory_order_relaxed))
-        return false;
-    if (!atomic_exchange(&v->stop_requested, 0))
-        return false;
-    exit->reason = VX_EXIT_STOPPED;
-    return true;
-}
-
 VX_API int vx_vcpu_run(vx_vcpu *v, vx_exit *exit)
 {
     if (!v || !exit)
@@ -123,7 +123,10 @@ VX_API int vx_vcpu_run(vx_vcpu *v, vx_exit *exit)
     if (!atomic_compare_exchange_strong(&v->running, &idle, 1))
         return vxi_error(VX_EBUSY, "vx_vcpu_run: vCPU %u is already running", v->index);
     atomic_store(&v->tid, self_tid());
+    vx_vcpu *outer = current_vcpu; /* a callback may run another machine's vCPU */
+    current_vcpu = v;
     int rc = v->machine->ops->run(v, exit);
+    current_vcpu = outer;
     atomic_store(&v->tid, 0);
     atomic_store(&v->running, 0);
     return rc;

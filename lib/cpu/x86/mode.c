@@ -63,11 +63,15 @@ static void write_gdt(uint8_t *tables, uint64_t tables_gpa)
     /* A busy TSS (type 0xb): what the CPU holds after ltr. In long mode the
      * descriptor is 16 bytes; its upper half holds base[63:32], zero here. */
     uint64_t tss = tables_gpa + X86_MODE_TSS;
-    put64(gdt + VX_X86_SEL_TSS, descriptor((uint32_t)tss, 0x67, 0x8b, 0));
+    put64(gdt + VX_X86_SEL_TSS, descriptor((uint32_t)tss, X86_MODE_TSS_LIMIT, 0x8b, 0));
     put64(gdt + VX_X86_SEL_TSS + 8, tss >> 32);
-    /* No I/O permission bitmap: the map base lies past the TSS limit. */
+    /* An I/O permission bitmap of zeros: ring-3 code may use every port.
+     * The CPU consults it only when CPL > IOPL, but a software KVM
+     * (kvm_pvm) consults it always, and ring-3 harnesses need their in/out. */
     uint8_t *t = tables + X86_MODE_TSS;
-    t[0x66] = 0x68;
+    t[0x66] = X86_MODE_IOMAP_OFFSET & 0xff;
+    t[0x67] = X86_MODE_IOMAP_OFFSET >> 8;
+    t[X86_MODE_TSS_LIMIT] = 0xff; /* the byte past the bitmap, inside the limit */
 }
 
 static void write_page_tables(uint8_t *tables, uint64_t tables_gpa)
@@ -84,7 +88,7 @@ static void write_page_tables(uint8_t *tables, uint64_t tables_gpa)
 
 int x86_flat_mode(vx_cpu_mode mode, uint64_t tables_gpa, vx_x86_sregs *s, uint8_t *tables)
 {
-    vx_x86_segment tr = { .base = tables_gpa + X86_MODE_TSS, .limit = 0x67,
+    vx_x86_segment tr = { .base = tables_gpa + X86_MODE_TSS, .limit = X86_MODE_TSS_LIMIT,
                           .selector = VX_X86_SEL_TSS, .type = 0xb, .present = 1 };
     vx_x86_segment ldt = { .type = 0x2, .present = 0 };
     s->cr2 = 0;

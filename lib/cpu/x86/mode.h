@@ -18,5 +18,9 @@ int x86_flat_mode(vx_cpu_mode mode, uint64_t tables_gpa, vx_x86_sregs *s, uint8_
 #define X86_MODE_GDT 0x6000u
 #define X86_MODE_TSS 0x6080u
 #define X86_MODE_GDT_LIMIT 0x47u /* nine descriptors: the TSS takes two */
+/* The TSS proper is 0x68 bytes; an I/O permission bitmap for all 65536
+ * ports follows, then the 0xff byte that must end it. */
+#define X86_MODE_IOMAP_OFFSET 0x68u
+#define X86_MODE_TSS_LIMIT (X86_MODE_IOMAP_OFFSET + 0x2000u)
 
 #endif
