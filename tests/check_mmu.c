@@ -34,16 +34,16 @@ START_TEST(insert_keeps_order_and_rejects_overlap)
     ck_assert_int_eq(add(0x10000, 0x2000, 0, VX_MEM_RWX), 0);
     ck_assert_int_eq(add(0x0, 0x1000, 1, VX_MEM_RWX), 0);
     ck_assert_int_eq(add(0x20000, 0x1000, 2, VX_MEM_RWX), 0);
-    ck_assert_uint_eq(as.count, 3);
-    ck_assert_uint_eq(as.regions[0].gpa, 0x0);
-    ck_assert_uint_eq(as.regions[1].gpa, 0x10000);
-    ck_assert_uint_eq(as.regions[2].gpa, 0x20000);
+    ck_assert_uint_eq(vx_as_count(&as), 3);
+    ck_assert_uint_eq(vx_as_region(&as, 0)->gpa, 0x0);
+    ck_assert_uint_eq(vx_as_region(&as, 1)->gpa, 0x10000);
+    ck_assert_uint_eq(vx_as_region(&as, 2)->gpa, 0x20000);
     /* Overlaps at the start, the end, inside and around. */
     ck_assert_int_eq(add(0xf000, 0x2000, 3, VX_MEM_RWX), VX_EEXIST);
     ck_assert_int_eq(add(0x11000, 0x2000, 3, VX_MEM_RWX), VX_EEXIST);
     ck_assert_int_eq(add(0x10800 & ~0xfffull, 0x1000, 3, VX_MEM_RWX), VX_EEXIST);
     ck_assert_int_eq(add(0xe000, 0x10000, 3, VX_MEM_RWX), VX_EEXIST);
-    ck_assert_uint_eq(as.count, 3);
+    ck_assert_uint_eq(vx_as_count(&as), 3);
     const struct vx_region *o = vx_as_overlap(&as, 0x11fff, 1);
     ck_assert_ptr_nonnull(o);
     ck_assert_uint_eq(o->gpa, 0x10000);
@@ -134,7 +134,7 @@ START_TEST(remove_needs_exact_match)
     ck_assert_int_eq(vx_as_remove(&as, 0x1000, 0x1000, &out), VX_ENOENT);
     ck_assert_int_eq(vx_as_remove(&as, 0x0, 0x2000, &out), 0);
     ck_assert_ptr_eq(out.host, ram[0]);
-    ck_assert_uint_eq(as.count, 1);
+    ck_assert_uint_eq(vx_as_count(&as), 1);
     ck_assert_ptr_null(vx_as_find(&as, 0x0));
     ck_assert_ptr_nonnull(vx_as_find(&as, 0x4000));
     /* The hole can be filled again. */
@@ -160,8 +160,8 @@ START_TEST(many_regions_stay_sorted)
         ck_assert_int_eq(r->slot, (int)k);
         ck_assert_ptr_null(vx_as_find(&as, (uint64_t)k * 0x2000 + 0x1000));
     }
-    for (size_t i = 1; i < as.count; i++)
-        ck_assert_uint_lt(as.regions[i - 1].gpa, as.regions[i].gpa);
+    for (size_t i = 1; i < vx_as_count(&as); i++)
+        ck_assert_uint_lt(vx_as_region(&as, i - 1)->gpa, vx_as_region(&as, i)->gpa);
     free(page);
 }
 END_TEST

@@ -1,92 +1,51 @@
 /* Claimed port and MMIO ranges, and the dispatch every accelerator calls. */
 #include "config.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "core/error.h"
 #include "core/io.h"
 #include "core/machine.h"
 
 void vx_io_bus_init(struct vx_io_bus *bus)
 {
-    memset(bus, 0, sizeof *bus);
+    vx_ranges_init(&bus->ranges, sizeof(struct vx_io_range));
 }
 
 void vx_io_bus_fini(struct vx_io_bus *bus)
 {
-    free(bus->ranges);
-    memset(bus, 0, sizeof *bus);
-}
-
-/* Index of the first range whose last byte is >= addr. */
-static size_t first_ending_after(const struct vx_io_bus *bus, uint64_t addr)
-{
-    size_t lo = 0, hi = bus->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const struct vx_io_range *r = &bus->ranges[mid];
-        if (r->base + r->size - 1 < addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    vx_ranges_fini(&bus->ranges);
 }
 
 const struct vx_io_range *vx_io_bus_overlap(const struct vx_io_bus *bus, uint64_t base,
                                             uint64_t size)
 {
-    size_t i = first_ending_after(bus, base);
-    if (i < bus->count && bus->ranges[i].base <= base + (size - 1))
-        return &bus->ranges[i];
-    return NULL;
+    return vx_ranges_overlap(&bus->ranges, base, size);
 }
 
 const struct vx_io_range *vx_io_bus_find(const struct vx_io_bus *bus, uint64_t addr)
 {
-    return vx_io_bus_overlap(bus, addr, 1);
+    return vx_ranges_find(&bus->ranges, addr);
 }
 
 int vx_io_bus_add(struct vx_io_bus *bus, uint64_t base, uint64_t size, const vx_io_ops *ops,
                   void *opaque, const struct vx_io_range **conflict)
 {
-    const struct vx_io_range *c = vx_io_bus_overlap(bus, base, size);
-    if (c) {
-        if (conflict)
-            *conflict = c;
-        return VX_EEXIST;
-    }
-    if (bus->count == bus->capacity) {
-        size_t cap = bus->capacity ? bus->capacity * 2 : 8;
-        struct vx_io_range *n = realloc(bus->ranges, cap * sizeof *n);
-        if (!n)
-            return VX_ENOMEM;
-        bus->ranges = n;
-        bus->capacity = cap;
-    }
-    size_t i = first_ending_after(bus, base);
-    memmove(&bus->ranges[i + 1], &bus->ranges[i], (bus->count - i) * sizeof *bus->ranges);
-    struct vx_io_range *r = &bus->ranges[i];
-    memset(r, 0, sizeof *r);
-    r->base = base;
-    r->size = size;
-    r->ops.size = sizeof r->ops;
-    r->ops.read = ops->read;
-    r->ops.write = ops->write;
-    r->opaque = opaque;
-    bus->count++;
-    return 0;
+    /* Only the members this library knows are kept: ops->size may be larger. */
+    struct vx_io_range r = {
+        .base = base, .size = size,
+        .ops = { .size = sizeof r.ops, .read = ops->read, .write = ops->write },
+        .opaque = opaque,
+    };
+    int err;
+    const void *c = NULL;
+    vx_ranges_insert(&bus->ranges, &r, &err, &c);
+    if (err == VX_EEXIST && conflict)
+        *conflict = c;
+    return err;
 }
 
 int vx_io_bus_remove(struct vx_io_bus *bus, uint64_t base)
 {
-    size_t i = first_ending_after(bus, base);
-    if (i == bus->count || bus->ranges[i].base != base)
-        return VX_ENOENT;
-    memmove(&bus->ranges[i], &bus->ranges[i + 1], (bus->count - i - 1) * sizeof *bus->ranges);
-    bus->count--;
-    return 0;
+    return vx_ranges_remove(&bus->ranges, base, 0, NULL);
 }
 
 static const char *space_name(uint8_t space)

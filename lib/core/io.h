@@ -11,6 +11,8 @@
 
 #include <libvx/vx.h>
 
+#include "mmu/ranges.h"
+
 enum vx_io_space { VX_IO_PIO = 0, VX_IO_MMIO = 1 };
 
 struct vx_io {
@@ -21,16 +23,16 @@ struct vx_io {
     uint8_t is_write;
 };
 
+/* Begins with the base and size of a struct vx_range (see mmu/ranges.h). */
 struct vx_io_range {
     uint64_t base, size;
     vx_io_ops ops;
     void *opaque;
 };
 
-/* A sorted set of non-overlapping claimed ranges. */
+/* The claimed ranges of one space: sorted, non-overlapping. */
 struct vx_io_bus {
-    struct vx_io_range *ranges;
-    size_t count, capacity;
+    struct vx_ranges ranges; /* of struct vx_io_range */
 };
 
 void vx_io_bus_init(struct vx_io_bus *bus);

@@ -213,8 +213,8 @@ VX_API void vx_machine_destroy(vx_machine *m)
     }
     /* The accelerator lets go of guest memory before the memory goes. */
     m->ops->machine_fini(m);
-    for (size_t i = 0; i < m->as.count; i++)
-        release_region(&m->as.regions[i]);
+    for (size_t i = 0; i < vx_as_count(&m->as); i++)
+        release_region(vx_as_region(&m->as, i));
     vx_as_fini(&m->as);
     vx_io_bus_fini(&m->pio);
     vx_io_bus_fini(&m->mmio);

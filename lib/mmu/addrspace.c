@@ -10,78 +10,34 @@
 
 void vx_as_init(struct vx_addrspace *as)
 {
-    memset(as, 0, sizeof *as);
+    vx_ranges_init(&as->regions, sizeof(struct vx_region));
 }
 
 void vx_as_fini(struct vx_addrspace *as)
 {
-    free(as->regions);
-    memset(as, 0, sizeof *as);
-}
-
-/* Index of the first region whose end is above gpa (the only candidate to
- * contain gpa), or count. */
-static size_t first_ending_after(const struct vx_addrspace *as, uint64_t gpa)
-{
-    size_t lo = 0, hi = as->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const struct vx_region *r = &as->regions[mid];
-        if (r->gpa + r->size - 1 < gpa) /* last byte below gpa */
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    vx_ranges_fini(&as->regions);
 }
 
 const struct vx_region *vx_as_overlap(const struct vx_addrspace *as, uint64_t gpa, uint64_t size)
 {
-    if (size == 0)
-        return NULL;
-    size_t i = first_ending_after(as, gpa);
-    if (i < as->count && as->regions[i].gpa <= gpa + (size - 1))
-        return &as->regions[i];
-    return NULL;
+    return vx_ranges_overlap(&as->regions, gpa, size);
 }
 
 int vx_as_insert(struct vx_addrspace *as, const struct vx_region *r)
 {
-    if (vx_as_overlap(as, r->gpa, r->size))
-        return VX_EEXIST;
-    if (as->count == as->capacity) {
-        size_t cap = as->capacity ? as->capacity * 2 : 8;
-        struct vx_region *n = realloc(as->regions, cap * sizeof *n);
-        if (!n)
-            return VX_ENOMEM;
-        as->regions = n;
-        as->capacity = cap;
-    }
-    size_t i = first_ending_after(as, r->gpa);
-    memmove(&as->regions[i + 1], &as->regions[i], (as->count - i) * sizeof *r);
-    as->regions[i] = *r;
-    as->count++;
-    return 0;
+    int err;
+    vx_ranges_insert(&as->regions, r, &err, NULL);
+    return err;
 }
 
 int vx_as_remove(struct vx_addrspace *as, uint64_t gpa, uint64_t size, struct vx_region *out)
 {
-    size_t i = first_ending_after(as, gpa);
-    if (i == as->count || as->regions[i].gpa != gpa || as->regions[i].size != size)
-        return VX_ENOENT;
-    if (out)
-        *out = as->regions[i];
-    memmove(&as->regions[i], &as->regions[i + 1], (as->count - i - 1) * sizeof(struct vx_region));
-    as->count--;
-    return 0;
+    return vx_ranges_remove(&as->regions, gpa, size, out);
 }
 
 struct vx_region *vx_as_find(struct vx_addrspace *as, uint64_t gpa)
 {
-    size_t i = first_ending_after(as, gpa);
-    if (i < as->count && as->regions[i].gpa <= gpa)
-        return &as->regions[i];
-    return NULL;
+    return vx_ranges_find(&as->regions, gpa);
 }
 
 bool vx_as_covered(struct vx_addrspace *as, uint64_t gpa, uint64_t len, unsigned need,

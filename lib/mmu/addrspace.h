@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mmu/ranges.h"
+
+/* Begins with the base and size of a struct vx_range (see mmu/ranges.h). */
 struct vx_region {
     uint64_t gpa;   /* first guest-physical byte */
     uint64_t size;  /* bytes, > 0, gpa + size does not wrap */
@@ -25,9 +28,18 @@ struct vx_region {
 };
 
 struct vx_addrspace {
-    struct vx_region *regions; /* sorted by gpa, non-overlapping */
-    size_t count, capacity;
+    struct vx_ranges regions; /* of struct vx_region, sorted by gpa */
 };
+
+static inline size_t vx_as_count(const struct vx_addrspace *as)
+{
+    return as->regions.count;
+}
+
+static inline struct vx_region *vx_as_region(const struct vx_addrspace *as, size_t i)
+{
+    return vx_ranges_at(&as->regions, i);
+}
 
 void vx_as_init(struct vx_addrspace *as);
 void vx_as_fini(struct vx_addrspace *as); /* frees the array, not the memory */
