@@ -53,5 +53,6 @@ struct vx_accel_ops {
 #ifdef VX_HAVE_KVM
 extern const struct vx_accel_ops vx_kvm_ops;
 #endif
+extern const struct vx_accel_ops vx_tcg_ops;
 
 #endif

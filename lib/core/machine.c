@@ -19,6 +19,7 @@ static const struct vx_accel_ops *accel_ops(vx_accel id)
 #ifdef VX_HAVE_KVM
     case VX_ACCEL_KVM: return &vx_kvm_ops;
 #endif
+    case VX_ACCEL_TCG: return &vx_tcg_ops;
     default: return NULL;
     }
 }

@@ -1,0 +1,919 @@
+/*
+ * The tcg accelerator: libvx's own x86 translator, as an interpreter of
+ * pre-decoded translation blocks.
+ *
+ * How it runs: the vCPU's linear rip is translated (fetch TLB, else the page
+ * walk) to a guest-physical address; the block cached for that address and
+ * the CPU mode is found or decoded; its instructions run one handler each.
+ * Loads and stores go through the soft TLB; what misses comes here: the
+ * page walk fills the TLB for RAM, ROM stores are dropped, everything else
+ * is MMIO and goes to vx_io_dispatch() like a port access. A store into a
+ * page that holds translated code invalidates those blocks (self-modifying
+ * code). An access nobody claims leaves the run loop; the application's
+ * answer completes it when the instruction runs again.
+ *
+ * vCPUs of one machine take turns: one holds the machine's lock while it
+ * executes and lets others in between blocks when they wait.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accel-tcg/tb.h"
+#include "core/error.h"
+#include "core/io.h"
+#include "core/machine.h"
+#include "cpu/x86/cpu.h"
+#include "cpu/x86/insn.h"
+#include "cpu/x86/mem.h"
+#include "cpu/x86/ops.h"
+#include "mmu/x86_walk.h"
+
+#define ULL(x) ((unsigned long long)(x))
+#define TB_ARENA_SIZE (256u << 20) /* reserved address space; committed as used */
+#define MMIO_LOG 8
+
+struct tcg_machine {
+    pthread_mutex_t lock;
+    atomic_int waiters;
+    struct tb_cache tbs;
+};
+
+struct mmio_entry {
+    uint64_t gpa, value;
+    uint8_t size;
+    bool write;
+};
+
+struct tcg_vcpu {
+    struct x86_cpu cpu;
+    vx_vcpu *v;
+    struct tcg_machine *tm;
+    struct tb *jmp_cache[1u << TB_JMP_BITS];
+    uint64_t jmp_generation;
+    uint32_t tlb_mode_key;
+    uint64_t instructions;
+    uint64_t budget; /* instructions left when budget_on */
+    bool budget_on;
+    enum { PENDING_NONE, PENDING_IO, PENDING_MMIO } pending;
+    /* MMIO accesses the current instruction already made, replayed when it
+     * runs again after an exit (so a device sees each access once). */
+    struct mmio_entry log[MMIO_LOG];
+    unsigned log_n, log_pos;
+};
+
+static struct tcg_vcpu *tv(struct x86_cpu *c)
+{
+    return c->opaque;
+}
+
+/* ---- address translation ------------------------------------------------ */
+
+static enum x86_status walk(struct tcg_vcpu *t, uint64_t lin, unsigned access,
+                            struct vx_walk *w)
+{
+    struct x86_cpu *c = &t->cpu;
+    struct vx_x86_paging p = { c->cr0, c->cr3, c->cr4, c->efer };
+    uint32_t err;
+    if (c->cpl == 3)
+        access |= VX_WALK_USER;
+    if (vx_x86_walk(&t->v->machine->as, &p, lin, access, w, &err))
+        return X86_OK;
+    c->exc.addr = lin;
+    return x86_raise_err(c, X86_PF, err);
+}
+
+/* ---- MMIO ------------------------------------------------------------------ */
+
+/* A callback may have stopped its own vCPU: stop after this instruction, as
+ * kvm does after the exit it was handling. */
+static inline void after_callback(struct tcg_vcpu *t)
+{
+    if (atomic_load_explicit(&t->v->stop_requested, memory_order_relaxed))
+        t->cpu.end_block = true;
+}
+
+static enum x86_status mmio_one(struct tcg_vcpu *t, uint64_t gpa, unsigned size, bool write,
+                                uint8_t *buf)
+{
+    struct x86_cpu *c = &t->cpu;
+    uint64_t value = 0;
+    if (write)
+        memcpy(&value, buf, size);
+    if (t->log_pos < t->log_n) {
+        struct mmio_entry *e = &t->log[t->log_pos];
+        if (e->gpa == gpa && e->size == size && e->write == write) {
+            t->log_pos++;
+            if (!write)
+                memcpy(buf, &e->value, size);
+            return X86_OK;
+        }
+        t->log_n = t->log_pos = 0; /* the instruction took another path */
+    }
+    if (c->io_answered && c->io_addr == gpa && c->io_size == size && c->io_write == write) {
+        c->io_answered = false;
+        if (!write)
+            value = c->io_value & x86_mask(size);
+    } else {
+        struct vx_io io = { .addr = gpa, .value = value, .space = VX_IO_MMIO,
+                            .len = (uint8_t)size, .is_write = write };
+        int rc = vx_io_dispatch(t->v, &io);
+        if (rc < 0) {
+            c->exit_reason = X86_EXIT_CALLBACK;
+            return X86_EXIT;
+        }
+        after_callback(t);
+        if (rc == VX_IO_UNCLAIMED) {
+            c->io_addr = gpa;
+            c->io_size = (uint8_t)size;
+            c->io_write = write;
+            c->io_value = value;
+            c->exit_reason = X86_EXIT_MMIO;
+            return X86_EXIT;
+        }
+        value = io.value;
+    }
+    if (t->log_n < MMIO_LOG) {
+        t->log[t->log_n++] = (struct mmio_entry){ gpa, value, (uint8_t)size, write };
+        t->log_pos = t->log_n;
+    }
+    if (!write)
+        memcpy(buf, &value, size);
+    return X86_OK;
+}
+
+static enum x86_status mmio(struct tcg_vcpu *t, uint64_t gpa, unsigned size, bool write,
+                            uint8_t *buf)
+{
+    /* Devices take at most 8 bytes at a time (a 16-byte access is two). */
+    while (size) {
+        unsigned n = size > 8 ? 8 : size;
+        enum x86_status st = mmio_one(t, gpa, n, write, buf);
+        if (st)
+            return st;
+        gpa += n;
+        buf += n;
+        size -= n;
+    }
+    return X86_OK;
+}
+
+/* ---- loads and stores that missed the TLB ------------------------------------ */
+
+static void flush_code_page_from_tlbs(struct tcg_vcpu *t, uint64_t gpa_page);
+
+static enum x86_status load_part(struct tcg_vcpu *t, uint64_t lin, unsigned size, uint8_t *buf)
+{
+    struct vx_walk w;
+    enum x86_status st = walk(t, lin, 0, &w);
+    if (st)
+        return st;
+    struct vx_region *r = vx_as_find(&t->v->machine->as, w.gpa);
+    if (!r)
+        return mmio(t, w.gpa, size, false, buf);
+    uint64_t off = w.gpa - r->gpa;
+    memcpy(buf, r->host + off, size);
+    vx_tlb_fill(t->cpu.tlb.load, lin, r->host + (off & ~0xfffull), w.gpa & ~0xfffull);
+    return X86_OK;
+}
+
+static enum x86_status tcg_load_slow(struct x86_cpu *c, uint64_t lin, unsigned size, void *val)
+{
+    struct tcg_vcpu *t = tv(c);
+    unsigned first = 0x1000 - (unsigned)(lin & 0xfff);
+    if (size <= first)
+        return load_part(t, lin, size, val);
+    enum x86_status st = load_part(t, lin, first, val);
+    return st ? st : load_part(t, lin + first, size - first, (uint8_t *)val + first);
+}
+
+static enum x86_status store_part(struct tcg_vcpu *t, uint64_t lin, const struct vx_walk *w,
+                                  unsigned size, const uint8_t *buf)
+{
+    struct x86_cpu *c = &t->cpu;
+    struct vx_region *r = vx_as_find(&t->v->machine->as, w->gpa);
+    if (!r)
+        return mmio(t, w->gpa, size, true, (uint8_t *)buf);
+    if (!(r->prot & VX_MEM_WRITE))
+        return X86_OK; /* ROM: the store is dropped */
+    uint64_t page = w->gpa & ~0xfffull;
+    if (tb_page_has_code(&t->tm->tbs, page)) {
+        tb_invalidate_page(&t->tm->tbs, page);
+        c->end_block = true;
+    }
+    uint64_t off = w->gpa - r->gpa;
+    memcpy(r->host + off, buf, size);
+    vx_tlb_fill(c->tlb.store, lin, r->host + (off & ~0xfffull), page);
+    return X86_OK;
+}
+
+static enum x86_status tcg_store_slow(struct x86_cpu *c, uint64_t lin, unsigned size,
+                                      const void *val)
+{
+    struct tcg_vcpu *t = tv(c);
+    unsigned first = 0x1000 - (unsigned)(lin & 0xfff);
+    struct vx_walk w1, w2;
+    enum x86_status st = walk(t, lin, VX_WALK_WRITE, &w1);
+    if (st)
+        return st;
+    if (size <= first)
+        return store_part(t, lin, &w1, size, val);
+    /* Both pages must be writable before either is written. */
+    if ((st = walk(t, lin + first, VX_WALK_WRITE, &w2)))
+        return st;
+    if ((st = store_part(t, lin, &w1, first, val)))
+        return st;
+    return store_part(t, lin + first, &w2, size - first, (const uint8_t *)val + first);
+}
+
+static enum x86_status tcg_port(struct x86_cpu *c, uint16_t port, unsigned size, bool write,
+                                uint64_t *val)
+{
+    struct tcg_vcpu *t = tv(c);
+    uint64_t m = x86_mask(size);
+    if (c->io_answered) {
+        c->io_answered = false;
+        if (c->io_addr == port && c->io_size == size && c->io_write == write) {
+            if (!write)
+                *val = c->io_value & m;
+            return X86_OK;
+        }
+    }
+    struct vx_io io = { .addr = port, .value = write ? *val & m : 0, .space = VX_IO_PIO,
+                        .len = (uint8_t)size, .is_write = write };
+    int rc = vx_io_dispatch(t->v, &io);
+    after_callback(t);
+    if (rc == VX_IO_DONE) {
+        if (!write)
+            *val = io.value;
+        return X86_OK;
+    }
+    if (rc < 0) {
+        c->exit_reason = X86_EXIT_CALLBACK;
+        return X86_EXIT;
+    }
+    if (t->v->machine->flags & VX_MACHINE_IGNORE_UNCLAIMED_IO) {
+        if (!write)
+            *val = m;
+        return X86_OK;
+    }
+    c->io_addr = port;
+    c->io_size = (uint8_t)size;
+    c->io_write = write;
+    c->io_value = io.value;
+    c->exit_reason = X86_EXIT_IO;
+    return X86_EXIT;
+}
+
+static const struct x86_mem_ops tcg_mem_ops = {
+    .load_slow = tcg_load_slow,
+    .store_slow = tcg_store_slow,
+    .port = tcg_port,
+};
+
+/* ---- translation --------------------------------------------------------- */
+
+static bool ends_block(x86_handler fn)
+{
+    return fn == op_jmp_rel || fn == op_jcc || fn == op_call_rel || fn == op_ret ||
+           fn == op_jmp_rm || fn == op_call_rm || fn == op_loop || fn == op_jcxz ||
+           fn == op_jmp_far || fn == op_call_far || fn == op_retf || fn == op_iret ||
+           fn == op_int3 || fn == op_int || fn == op_into || fn == op_int1 || fn == op_hlt ||
+           fn == op_ud || fn == op_gp0 || fn == op_mov_sreg_rm || fn == op_pop_sreg ||
+           fn == op_popf || fn == op_flag;
+}
+
+/* Host pointer to the page holding guest-physical gpa, for fetching: RAM
+ * or ROM only. */
+static uint8_t *code_page(struct tcg_vcpu *t, uint64_t gpa)
+{
+    struct vx_region *r = vx_as_find(&t->v->machine->as, gpa);
+    if (!r)
+        return NULL;
+    return r->host + ((gpa - r->gpa) & ~0xfffull);
+}
+
+/* Translate lin for instruction fetch: guest-physical address and host page. */
+static enum x86_status fetch_page(struct tcg_vcpu *t, uint64_t lin, uint64_t *gpa,
+                                  uint8_t **host)
+{
+    struct x86_cpu *c = &t->cpu;
+    struct vx_tlb_entry *e = &c->tlb.fetch[vx_tlb_index(lin)];
+    if (e->page == (lin & ~0xfffull)) {
+        *gpa = e->gpa | (lin & 0xfff);
+        *host = e->host;
+        return X86_OK;
+    }
+    struct vx_walk w;
+    enum x86_status st = walk(t, lin, VX_WALK_FETCH, &w);
+    if (st)
+        return st;
+    uint8_t *h = code_page(t, w.gpa);
+    if (!h) {
+        vxi_error(VX_ENOTSUP, "tcg: instruction fetch at 0x%llx (guest-physical 0x%llx) is not "
+                  "from RAM or ROM", ULL(lin), ULL(w.gpa));
+        c->exit_reason = X86_EXIT_CALLBACK;
+        return X86_EXIT;
+    }
+    vx_tlb_fill(c->tlb.fetch, lin, h, w.gpa & ~0xfffull);
+    *gpa = w.gpa;
+    *host = h;
+    return X86_OK;
+}
+
+static uint64_t pc_linear(const struct x86_cpu *c)
+{
+    uint64_t lin = c->seg[S_CS].base + c->rip;
+    return c->long64 ? lin : (uint32_t)lin;
+}
+
+static void flush_code_page_from_tlbs(struct tcg_vcpu *t, uint64_t gpa_page)
+{
+    vx_machine *m = t->v->machine;
+    for (unsigned k = 0; k < m->vcpu_count; k++) {
+        struct tcg_vcpu *o = m->vcpus[k]->accel;
+        if (o)
+            vx_tlb_flush_store_gpa(&o->cpu.tlb, gpa_page);
+    }
+}
+
+static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
+                                 uint8_t *host, struct tb **out)
+{
+    struct x86_cpu *c = &t->cpu;
+    struct x86_insn buf[TB_MAX_INSNS];
+    unsigned n = 0;
+    uint64_t pc = lin, page2 = TB_NO_PAGE;
+    uint8_t bytes[X86_MAX_INSN];
+    for (;;) {
+        unsigned off = (unsigned)(pc & 0xfff);
+        unsigned in_page = 0x1000 - off;
+        int len;
+        if (in_page >= X86_MAX_INSN) {
+            len = x86_decode(c, host + off, X86_MAX_INSN, &buf[n]);
+        } else {
+            memcpy(bytes, host + off, in_page);
+            len = x86_decode(c, bytes, in_page, &buf[n]);
+            if (len == 0) {
+                /* The instruction runs into the next page. */
+                uint64_t gpa2;
+                uint8_t *host2;
+                enum x86_status st = fetch_page(t, (pc + in_page) & (c->long64 ? ~0ull : 0xffffffffull),
+                                                &gpa2, &host2);
+                if (st) {
+                    if (n == 0)
+                        return st;
+                    break; /* end the block before it; the fault comes when it runs */
+                }
+                memcpy(bytes + in_page, host2, X86_MAX_INSN - in_page);
+                len = x86_decode(c, bytes, X86_MAX_INSN, &buf[n]);
+                page2 = gpa2 & ~0xfffull;
+            }
+        }
+        if (len < 0)
+            len = X86_MAX_INSN; /* over 15 bytes: the handler raises #GP */
+        x86_handler fn = buf[n].fn;
+        n++;
+        pc += (unsigned)len;
+        if (ends_block(fn) || n == TB_MAX_INSNS || page2 != TB_NO_PAGE ||
+            (pc & 0xfff) == 0 || ((pc ^ lin) & ~0xfffull))
+            break;
+    }
+    struct tb *tb = tb_alloc(&t->tm->tbs, n);
+    if (!tb) {
+        tb_cache_flush(&t->tm->tbs);
+        tb = tb_alloc(&t->tm->tbs, n);
+        if (!tb) {
+            vxi_error(VX_ENOMEM, "tcg: the translation cache cannot hold one block");
+            c->exit_reason = X86_EXIT_CALLBACK;
+            return X86_EXIT;
+        }
+    }
+    tb->lin = lin;
+    tb->phys = gpa;
+    tb->page[0] = gpa & ~0xfffull;
+    tb->page[1] = page2;
+    tb->mode_key = c->mode_key;
+    tb->count = n;
+    memcpy(tb->insn, buf, n * sizeof buf[0]);
+    if (!tb_insert(&t->tm->tbs, tb)) {
+        tb_cache_flush(&t->tm->tbs);
+        return translate(t, lin, gpa, host, out);
+    }
+    flush_code_page_from_tlbs(t, tb->page[0]);
+    if (page2 != TB_NO_PAGE)
+        flush_code_page_from_tlbs(t, page2);
+    *out = tb;
+    return X86_OK;
+}
+
+static enum x86_status find_block(struct tcg_vcpu *t, struct tb **out)
+{
+    struct x86_cpu *c = &t->cpu;
+    uint64_t lin = pc_linear(c);
+    uint64_t gpa;
+    uint8_t *host;
+    enum x86_status st = fetch_page(t, lin, &gpa, &host);
+    if (st)
+        return st;
+    struct tb_cache *tc = &t->tm->tbs;
+    if (t->jmp_generation != tc->generation) {
+        memset(t->jmp_cache, 0, sizeof t->jmp_cache);
+        t->jmp_generation = tc->generation;
+    }
+    unsigned h = (unsigned)(lin ^ (lin >> TB_JMP_BITS)) & ((1u << TB_JMP_BITS) - 1);
+    struct tb *tb = t->jmp_cache[h];
+    if (tb && tb->valid && tb->lin == lin && tb->phys == gpa && tb->mode_key == c->mode_key) {
+        *out = tb;
+        return X86_OK;
+    }
+    tb = tb_lookup(tc, gpa, c->mode_key, lin);
+    if (!tb) {
+        st = translate(t, lin, gpa, host, &tb);
+        if (st)
+            return st;
+    }
+    t->jmp_cache[h] = tb;
+    *out = tb;
+    return X86_OK;
+}
+
+/* ---- exceptions ------------------------------------------------------------- */
+
+/* Can the IDT (or the real-mode IVT) deliver this vector at all? */
+static bool gate_usable(struct tcg_vcpu *t, unsigned vector)
+{
+    struct x86_cpu *c = &t->cpu;
+    if (!(c->cr0 & CR0_PE))
+        return (uint64_t)vector * 4 + 3 <= c->idt.limit;
+    unsigned esize = (c->efer & EFER_LMA) ? 16 : 8;
+    if ((uint64_t)vector * esize + esize - 1 > c->idt.limit)
+        return false;
+    uint64_t desc = 0;
+    typeof(c->exc) saved = c->exc; /* a probe must not leave its own fault behind */
+    enum x86_status st = x86_load_lin(c, c->idt.base + vector * esize, 8, &desc);
+    c->exc = saved;
+    return st == X86_OK && ((desc >> 47) & 1);
+}
+
+static const char *vector_name(unsigned v)
+{
+    static const char *names[] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+                                   "#DF", "#MF9", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
+                                   "#MF", "#AC", "#MC", "#XM", "#VE", "#CP" };
+    return v < sizeof names / sizeof names[0] ? names[v] : "interrupt";
+}
+
+/* Part 1 of the translator delivers nothing through the IDT: an exception
+ * ends the run, as a triple fault when no gate could take it (the CPU would
+ * shut down too), else as VX_EXIT_INTERNAL naming it. */
+static void report_exception(struct tcg_vcpu *t, vx_exit *exit)
+{
+    struct x86_cpu *c = &t->cpu;
+    unsigned v = c->exc.vector;
+    if (v == X86_PF)
+        c->cr2 = c->exc.addr;
+    if (!gate_usable(t, v) && !gate_usable(t, X86_GP) && !gate_usable(t, X86_DF)) {
+        exit->reason = VX_EXIT_SHUTDOWN;
+        exit->u.shutdown.kind = VX_SHUTDOWN_TRIPLE_FAULT;
+        exit->u.shutdown.code = 0;
+        vxi_error(VX_OK, "the guest triple-faulted: %s at rip 0x%llx and no usable gate",
+                  vector_name(v), ULL(c->rip));
+        return;
+    }
+    exit->reason = VX_EXIT_INTERNAL;
+    char err[32] = "", addr[48] = "";
+    if (c->exc.has_error)
+        snprintf(err, sizeof err, "(0x%x)", c->exc.error);
+    if (v == X86_PF)
+        snprintf(addr, sizeof addr, ", address 0x%llx", ULL(c->exc.addr));
+    vxi_error(VX_ENOTSUP, "tcg: exception %s%s (vector %u) at rip 0x%llx%s%s; delivery "
+              "through the IDT is not implemented yet", vector_name(v), err, v, ULL(c->rip),
+              addr, v == X86_UD ? " (an invalid or not yet implemented instruction)" : "");
+}
+
+/* ---- the run loop --------------------------------------------------------- */
+
+enum block_end { END_NEXT, END_STATUS, END_BUDGET };
+
+static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x86_status *st_out)
+{
+    struct x86_cpu *c = &t->cpu;
+    unsigned n = tb->count;
+    bool budget_cut = false;
+    if (t->budget_on && t->budget < n) {
+        n = (unsigned)t->budget;
+        budget_cut = true;
+    }
+    uint64_t ipmask = c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
+    unsigned done = 0;
+    enum block_end end = END_NEXT;
+    for (unsigned k = 0; k < n; k++) {
+        const struct x86_insn *i = &tb->insn[k];
+        c->next_rip = (c->rip + i->len) & ipmask;
+        enum x86_status st = i->fn(c, i);
+        if (__builtin_expect(st == X86_OK, 1)) {
+            if (__builtin_expect(c->next_rip == c->rip, 0))
+                break; /* a rep instruction paused: it runs again, not yet retired */
+            c->rip = c->next_rip;
+            done++;
+            if (__builtin_expect(t->log_n != 0, 0))
+                t->log_n = t->log_pos = 0;
+            c->io_answered = false;
+            if (__builtin_expect(c->end_block, 0)) {
+                c->end_block = false;
+                break; /* the rest of this block may be stale */
+            }
+            continue;
+        }
+        if (st == X86_BRANCH) {
+            c->rip = c->next_rip;
+            done++;
+            t->log_n = t->log_pos = 0;
+            c->io_answered = false;
+            c->end_block = false;
+            budget_cut = budget_cut && k + 1 == n;
+            break;
+        }
+        if (st == X86_EXIT && c->exit_reason == X86_EXIT_HLT)
+            done++; /* hlt completed (it moved rip itself) */
+        *st_out = st;
+        end = END_STATUS;
+        budget_cut = false;
+        break;
+    }
+    t->instructions += done;
+    if (t->budget_on)
+        t->budget -= done;
+    if (end == END_NEXT && budget_cut && t->budget == 0)
+        return END_BUDGET;
+    return end;
+}
+
+static void lock_machine(struct tcg_machine *tm)
+{
+    if (pthread_mutex_trylock(&tm->lock) == 0)
+        return;
+    atomic_fetch_add(&tm->waiters, 1);
+    pthread_mutex_lock(&tm->lock);
+    atomic_fetch_sub(&tm->waiters, 1);
+}
+
+static int tcg_run(vx_vcpu *v, vx_exit *exit)
+{
+    struct tcg_vcpu *t = v->accel;
+    struct x86_cpu *c = &t->cpu;
+    struct tcg_machine *tm = t->tm;
+
+    lock_machine(tm);
+    if (t->pending != PENDING_NONE) {
+        c->io_answered = true;
+        c->io_value = t->pending == PENDING_IO ? exit->u.io.value : exit->u.mmio.value;
+        t->pending = PENDING_NONE;
+    }
+    t->log_pos = 0;
+    unsigned blocks = 0;
+    for (;;) {
+        if (vxi_vcpu_take_stop(v, exit))
+            break;
+        if (t->budget_on && t->budget == 0) {
+            exit->reason = VX_EXIT_BUDGET;
+            break;
+        }
+        if (__builtin_expect(++blocks >= 256, 0)) {
+            blocks = 0;
+            if (atomic_load_explicit(&tm->waiters, memory_order_relaxed)) {
+                pthread_mutex_unlock(&tm->lock);
+                sched_yield();
+                lock_machine(tm);
+            }
+        }
+        if (c->mode_key != t->tlb_mode_key) {
+            vx_tlb_flush(&c->tlb);
+            t->tlb_mode_key = c->mode_key;
+        }
+        struct tb *tb;
+        enum x86_status st = find_block(t, &tb);
+        if (st == X86_OK) {
+            enum block_end end = run_block(t, tb, &st);
+            if (end == END_NEXT)
+                continue;
+            if (end == END_BUDGET) {
+                exit->reason = VX_EXIT_BUDGET;
+                break;
+            }
+        }
+        if (st == X86_EXCEPTION) {
+            report_exception(t, exit);
+            break;
+        }
+        /* X86_EXIT */
+        enum x86_exit_reason why = c->exit_reason;
+        c->exit_reason = X86_EXIT_NONE;
+        if (why == X86_EXIT_HLT) {
+            exit->reason = VX_EXIT_HLT;
+            break;
+        }
+        if (why == X86_EXIT_IO) {
+            t->pending = PENDING_IO;
+            exit->reason = VX_EXIT_IO;
+            exit->u.io.port = (uint16_t)c->io_addr;
+            exit->u.io.len = c->io_size;
+            exit->u.io.is_write = c->io_write;
+            exit->u.io.value = c->io_value;
+            break;
+        }
+        if (why == X86_EXIT_MMIO) {
+            t->pending = PENDING_MMIO;
+            exit->reason = VX_EXIT_MMIO;
+            exit->u.mmio.gpa = c->io_addr;
+            exit->u.mmio.len = c->io_size;
+            exit->u.mmio.is_write = c->io_write;
+            exit->u.mmio.value = c->io_value;
+            break;
+        }
+        /* A callback failed, or something tcg cannot do; vx_last_error() has it. */
+        exit->reason = VX_EXIT_INTERNAL;
+        break;
+    }
+    pthread_mutex_unlock(&tm->lock);
+    return 0;
+}
+
+static void tcg_kick(vx_vcpu *v)
+{
+    /* The run loop looks at the stop flag before every block. */
+    (void)v;
+}
+
+/* ---- machines and vCPUs ------------------------------------------------------ */
+
+static int tcg_available(void)
+{
+    return 1;
+}
+
+static int tcg_ring0_native(void)
+{
+    return 0;
+}
+
+static int tcg_machine_init(vx_machine *m)
+{
+    struct tcg_machine *tm = calloc(1, sizeof *tm);
+    if (!tm)
+        return vxi_error(VX_ENOMEM, "tcg: out of memory");
+    if (tb_cache_init(&tm->tbs, TB_ARENA_SIZE)) {
+        free(tm);
+        return vxi_error(VX_ENOMEM, "tcg: cannot reserve the translation cache");
+    }
+    pthread_mutex_init(&tm->lock, NULL);
+    m->accel = tm;
+    return 0;
+}
+
+static void tcg_machine_fini(vx_machine *m)
+{
+    struct tcg_machine *tm = m->accel;
+    if (!tm)
+        return;
+    tb_cache_fini(&tm->tbs);
+    pthread_mutex_destroy(&tm->lock);
+    free(tm);
+    m->accel = NULL;
+}
+
+static int tcg_vcpu_init(vx_vcpu *v)
+{
+    struct tcg_vcpu *t = calloc(1, sizeof *t);
+    if (!t)
+        return vxi_error(VX_ENOMEM, "tcg: out of memory");
+    t->v = v;
+    t->tm = v->machine->accel;
+    x86_cpu_reset(&t->cpu);
+    t->cpu.apic_id = v->index;
+    if (v->index != 0)
+        t->cpu.apic_base &= ~(1ull << 8); /* only vCPU 0 is the bootstrap processor */
+    t->cpu.mem = &tcg_mem_ops;
+    t->cpu.opaque = t;
+    vx_tlb_flush(&t->cpu.tlb);
+    t->tlb_mode_key = t->cpu.mode_key;
+    v->accel = t;
+    return 0;
+}
+
+static void tcg_vcpu_fini(vx_vcpu *v)
+{
+    free(v->accel);
+    v->accel = NULL;
+}
+
+/* Guest memory changed under the TLBs and blocks: forget everything. */
+static void forget_translations(vx_machine *m)
+{
+    struct tcg_machine *tm = m->accel;
+    tb_cache_flush(&tm->tbs);
+    for (unsigned k = 0; k < m->vcpu_count; k++) {
+        struct tcg_vcpu *t = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
+        if (t)
+            vx_tlb_flush(&t->cpu.tlb);
+    }
+}
+
+static int tcg_map(vx_machine *m, struct vx_region *r)
+{
+    (void)r;
+    forget_translations(m);
+    return 0;
+}
+
+static int tcg_unmap(vx_machine *m, struct vx_region *r)
+{
+    (void)r;
+    forget_translations(m);
+    return 0;
+}
+
+/* ---- registers ------------------------------------------------------------------ */
+
+static int tcg_get_regs(vx_vcpu *v, vx_x86_regs *r)
+{
+    struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
+    const uint64_t *g = c->regs;
+    *r = (vx_x86_regs){ g[R_AX], g[R_BX], g[R_CX], g[R_DX], g[R_SI], g[R_DI], g[R_SP], g[R_BP],
+                        g[R_R8], g[R_R9], g[R_R10], g[R_R11], g[R_R12], g[R_R13], g[R_R14],
+                        g[R_R15], c->rip, x86_get_flags(c) | 2 };
+    return 0;
+}
+
+static int tcg_set_regs(vx_vcpu *v, const vx_x86_regs *r)
+{
+    struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
+    uint64_t *g = c->regs;
+    g[R_AX] = r->rax; g[R_BX] = r->rbx; g[R_CX] = r->rcx; g[R_DX] = r->rdx;
+    g[R_SI] = r->rsi; g[R_DI] = r->rdi; g[R_SP] = r->rsp; g[R_BP] = r->rbp;
+    g[R_R8] = r->r8; g[R_R9] = r->r9; g[R_R10] = r->r10; g[R_R11] = r->r11;
+    g[R_R12] = r->r12; g[R_R13] = r->r13; g[R_R14] = r->r14; g[R_R15] = r->r15;
+    c->rip = r->rip;
+    /* Reserved bits read as the CPU has them: bit 1 set, 3, 5, 15, 22+ clear. */
+    c->flags = (r->rflags & 0x3f7fd5ull) | 2;
+    c->lazy.op = CC_EFLAGS;
+    x86_update_mode(c);
+    return 0;
+}
+
+static int tcg_get_sregs(vx_vcpu *v, vx_x86_sregs *s)
+{
+    struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
+    s->es = c->seg[S_ES];
+    s->cs = c->seg[S_CS];
+    s->ss = c->seg[S_SS];
+    s->ds = c->seg[S_DS];
+    s->fs = c->seg[S_FS];
+    s->gs = c->seg[S_GS];
+    s->tr = c->tr;
+    s->ldt = c->ldt;
+    s->gdt = c->gdt;
+    s->idt = c->idt;
+    s->cr0 = c->cr0;
+    s->cr2 = c->cr2;
+    s->cr3 = c->cr3;
+    s->cr4 = c->cr4;
+    s->cr8 = c->cr8;
+    s->efer = c->efer;
+    s->apic_base = c->apic_base;
+    return 0;
+}
+
+static int tcg_set_sregs(vx_vcpu *v, const vx_x86_sregs *s)
+{
+    struct tcg_vcpu *t = v->accel;
+    struct x86_cpu *c = &t->cpu;
+    if ((s->efer & EFER_LMA) && !((s->cr0 & CR0_PG) && (s->cr4 & CR4_PAE)))
+        return vxi_error(VX_EINVAL, "tcg: EFER.LMA without CR0.PG and CR4.PAE is not a state "
+                         "the CPU can be in");
+    c->seg[S_ES] = s->es;
+    c->seg[S_CS] = s->cs;
+    c->seg[S_SS] = s->ss;
+    c->seg[S_DS] = s->ds;
+    c->seg[S_FS] = s->fs;
+    c->seg[S_GS] = s->gs;
+    c->tr = s->tr;
+    c->ldt = s->ldt;
+    c->gdt = s->gdt;
+    c->idt = s->idt;
+    c->cr0 = s->cr0 | CR0_ET;
+    c->cr2 = s->cr2;
+    c->cr3 = s->cr3;
+    c->cr4 = s->cr4;
+    c->cr8 = s->cr8;
+    c->efer = s->efer;
+    c->apic_base = s->apic_base;
+    x86_update_mode(c);
+    vx_tlb_flush(&c->tlb);
+    t->tlb_mode_key = c->mode_key;
+    return 0;
+}
+
+enum {
+    MSR_TSC = 0x10, MSR_APIC_BASE = 0x1b, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175,
+    MSR_SYSENTER_EIP = 0x176, MSR_MISC_ENABLE = 0x1a0, MSR_PAT = 0x277,
+    MSR_EFER = 0xc0000080, MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082,
+    MSR_CSTAR = 0xc0000083, MSR_FMASK = 0xc0000084, MSR_FS_BASE = 0xc0000100,
+    MSR_GS_BASE = 0xc0000101, MSR_KERNEL_GS_BASE = 0xc0000102, MSR_TSC_AUX = 0xc0000103,
+};
+
+static uint64_t *msr_slot(struct x86_cpu *c, uint32_t index)
+{
+    switch (index) {
+    case MSR_APIC_BASE: return &c->apic_base;
+    case MSR_SYSENTER_CS: return &c->msr.sysenter_cs;
+    case MSR_SYSENTER_ESP: return &c->msr.sysenter_esp;
+    case MSR_SYSENTER_EIP: return &c->msr.sysenter_eip;
+    case MSR_MISC_ENABLE: return &c->msr.misc_enable;
+    case MSR_PAT: return &c->msr.pat;
+    case MSR_EFER: return &c->efer;
+    case MSR_STAR: return &c->msr.star;
+    case MSR_LSTAR: return &c->msr.lstar;
+    case MSR_CSTAR: return &c->msr.cstar;
+    case MSR_FMASK: return &c->msr.fmask;
+    case MSR_FS_BASE: return &c->seg[S_FS].base;
+    case MSR_GS_BASE: return &c->seg[S_GS].base;
+    case MSR_KERNEL_GS_BASE: return &c->msr.kernel_gs_base;
+    case MSR_TSC_AUX: return &c->msr.tsc_aux;
+    default: return NULL;
+    }
+}
+
+static int tcg_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value)
+{
+    struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
+    if (index == MSR_TSC) {
+        *value = __builtin_ia32_rdtsc() + c->msr.tsc_offset;
+        return 0;
+    }
+    uint64_t *p = msr_slot(c, index);
+    if (!p)
+        return vxi_error(VX_ENOTSUP, "tcg: MSR 0x%x is not modelled", index);
+    *value = *p;
+    return 0;
+}
+
+static int tcg_set_msr(vx_vcpu *v, uint32_t index, uint64_t value)
+{
+    struct tcg_vcpu *t = v->accel;
+    struct x86_cpu *c = &t->cpu;
+    if (index == MSR_TSC) {
+        c->msr.tsc_offset = value - __builtin_ia32_rdtsc();
+        return 0;
+    }
+    uint64_t *p = msr_slot(c, index);
+    if (!p)
+        return vxi_error(VX_ENOTSUP, "tcg: MSR 0x%x is not modelled", index);
+    *p = value;
+    if (index == MSR_EFER) {
+        x86_update_mode(c);
+        vx_tlb_flush(&c->tlb);
+    }
+    return 0;
+}
+
+static int tcg_set_budget(vx_vcpu *v, uint64_t instructions)
+{
+    struct tcg_vcpu *t = v->accel;
+    t->budget_on = instructions != 0;
+    t->budget = instructions;
+    return 0;
+}
+
+static uint64_t tcg_instructions(vx_vcpu *v)
+{
+    return ((struct tcg_vcpu *)v->accel)->instructions;
+}
+
+const struct vx_accel_ops vx_tcg_ops = {
+    .name = "tcg",
+    .id = VX_ACCEL_TCG,
+    .available = tcg_available,
+    .ring0_native = tcg_ring0_native,
+    .machine_init = tcg_machine_init,
+    .machine_fini = tcg_machine_fini,
+    .vcpu_init = tcg_vcpu_init,
+    .vcpu_fini = tcg_vcpu_fini,
+    .map = tcg_map,
+    .unmap = tcg_unmap,
+    .get_regs = tcg_get_regs,
+    .set_regs = tcg_set_regs,
+    .get_sregs = tcg_get_sregs,
+    .set_sregs = tcg_set_sregs,
+    .get_msr = tcg_get_msr,
+    .set_msr = tcg_set_msr,
+    .run = tcg_run,
+    .kick = tcg_kick,
+    .set_budget = tcg_set_budget,
+    .instructions = tcg_instructions,
+};

@@ -1,0 +1,26 @@
+/*
+ * The CPU model tcg presents through CPUID. It advertises only what the
+ * translator implements, because an OS picks its code paths from CPUID:
+ *
+ *   vendor "GenuineIntel", family 6 model 0x3a stepping 9, brand
+ *   "libvx tcg x86-64"; max leaf 7, max extended leaf 0x80000008.
+ *   leaf 1 EDX: tsc, cx8, cmov, pse, pae        ECX: cx16, popcnt
+ *   leaf 7: nothing (no BMI1: tzcnt still executes with its BMI1
+ *           semantics, which equal bsf's for a non-zero source, as on
+ *           real CPUs without BMI1 for what compilers emit)
+ *   0x80000001 EDX: nx, pdpe1gb, lm             ECX: lahf_lm, abm (lzcnt)
+ *   0x80000008: 40 physical and 48 linear address bits
+ *
+ * Not advertised yet (the translator's part 2 adds them with their
+ * instructions): fpu, mmx, fxsr, sse/sse2, syscall, msr, apic, pge, pat,
+ * clflush, rdtscp, xsave.
+ */
+#ifndef VX_CPU_X86_CPUID_H
+#define VX_CPU_X86_CPUID_H
+
+#include "cpu/x86/cpu.h"
+
+/* The four outputs (eax, ebx, ecx, edx) of CPUID leaf/subleaf. */
+void x86_cpuid(const struct x86_cpu *c, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+#endif

@@ -1,0 +1,66 @@
+/* Segmentation outside 64-bit mode, and the stack. */
+#include "config.h"
+
+#include "cpu/x86/mem.h"
+
+enum x86_status x86_linear_slow(struct x86_cpu *c, unsigned seg, uint64_t off, unsigned size,
+                                bool write, uint64_t *lin)
+{
+    const vx_x86_segment *s = &c->seg[seg];
+    bool real = !(c->cr0 & CR0_PE) || (c->flags & F_VM);
+    unsigned fault = seg == S_SS ? X86_SS : X86_GP;
+    if (!real) {
+        /* A null selector leaves the segment unusable (present = 0). */
+        if (!s->present)
+            return x86_raise_err(c, fault, 0);
+        if (s->s && (s->type & 8) && (write || !(s->type & 2)) && seg != S_CS)
+            return x86_raise_err(c, fault, 0); /* code: not writable; execute-only not readable */
+        if (s->s && !(s->type & 8) && write && !(s->type & 2))
+            return x86_raise_err(c, fault, 0); /* read-only data */
+    }
+    uint64_t last = off + size - 1;
+    bool expand_down = s->s && !(s->type & 8) && (s->type & 4);
+    if (expand_down) {
+        uint64_t top = s->db ? 0xffffffffull : 0xffffull;
+        if (off <= s->limit || last > top)
+            return x86_raise_err(c, fault, 0);
+    } else if (last > s->limit) {
+        return x86_raise_err(c, fault, 0);
+    }
+    *lin = (uint32_t)(s->base + off);
+    return X86_OK;
+}
+
+static uint64_t sp_mask(const struct x86_cpu *c)
+{
+    return c->stack_size == 8 ? ~0ull : c->stack_size == 4 ? 0xffffffffull : 0xffffull;
+}
+
+/* rSP changes only within the stack's address size. */
+static void set_sp(struct x86_cpu *c, uint64_t sp)
+{
+    uint64_t m = sp_mask(c);
+    c->regs[R_SP] = (c->regs[R_SP] & ~m) | (sp & m);
+}
+
+enum x86_status x86_push(struct x86_cpu *c, unsigned size, uint64_t val)
+{
+    uint64_t m = sp_mask(c);
+    uint64_t sp = (c->regs[R_SP] - size) & m;
+    enum x86_status st = x86_store(c, S_SS, sp, size, val);
+    if (st)
+        return st;
+    set_sp(c, sp);
+    return X86_OK;
+}
+
+enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t *val)
+{
+    uint64_t m = sp_mask(c);
+    uint64_t sp = c->regs[R_SP] & m;
+    enum x86_status st = x86_load(c, S_SS, sp, size, val);
+    if (st)
+        return st;
+    set_sp(c, sp + size);
+    return X86_OK;
+}

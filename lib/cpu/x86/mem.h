@@ -1,0 +1,124 @@
+/*
+ * Memory operands: effective addresses, segmentation, and loads and stores
+ * through the soft TLB (inline fast path; the accelerator's slow path walks
+ * the page tables, reaches MMIO and notices stores into code).
+ */
+#ifndef VX_CPU_X86_MEM_H
+#define VX_CPU_X86_MEM_H
+
+#include "cpu/x86/cpu.h"
+#include "cpu/x86/insn.h"
+
+static inline uint64_t x86_addr_mask(unsigned addrsize)
+{
+    return addrsize == 8 ? ~0ull : addrsize == 4 ? 0xffffffffull : 0xffffull;
+}
+
+/* The offset (within its segment) of the instruction's memory operand. */
+static inline uint64_t x86_ea(const struct x86_cpu *c, const struct x86_insn *i)
+{
+    uint64_t a = i->disp;
+    if (i->base != X86_NOREG)
+        a += i->base == X86_RIPREL ? c->next_rip : c->regs[i->base];
+    if (i->index != X86_NOREG)
+        a += c->regs[i->index] << i->scale;
+    return a & x86_addr_mask(i->addrsize);
+}
+
+/* Segment offset to linear address, with the checks segmentation makes:
+ * limits and null selectors outside 64-bit mode, canonical form inside.
+ * `write` asks for a writable data segment. */
+enum x86_status x86_linear_slow(struct x86_cpu *c, unsigned seg, uint64_t off, unsigned size,
+                                bool write, uint64_t *lin);
+
+static inline enum x86_status x86_linear(struct x86_cpu *c, unsigned seg, uint64_t off,
+                                         unsigned size, bool write, uint64_t *lin)
+{
+    if (c->long64) {
+        uint64_t a = off;
+        if (seg == S_FS || seg == S_GS)
+            a += c->seg[seg].base;
+        /* Canonical: bits 63..47 all equal. */
+        if (__builtin_expect((uint64_t)(((int64_t)a >> 47) + 1) > 1, 0))
+            return x86_raise_err(c, seg == S_SS ? X86_SS : X86_GP, 0);
+        *lin = a;
+        return X86_OK;
+    }
+    if (c->flat && seg != S_FS && seg != S_GS) {
+        *lin = (uint32_t)off;
+        if (__builtin_expect(off + size - 1 <= 0xffffffffull, 1))
+            return X86_OK;
+    }
+    return x86_linear_slow(c, seg, off, size, write, lin);
+}
+
+static inline enum x86_status x86_load_lin(struct x86_cpu *c, uint64_t lin, unsigned size,
+                                           void *val)
+{
+    uint8_t *p = vx_tlb_lookup(c->tlb.load, lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        memcpy(val, p, size);
+        return X86_OK;
+    }
+    return c->mem->load_slow(c, lin, size, val);
+}
+
+static inline enum x86_status x86_store_lin(struct x86_cpu *c, uint64_t lin, unsigned size,
+                                            const void *val)
+{
+    uint8_t *p = vx_tlb_lookup(c->tlb.store, lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        memcpy(p, val, size);
+        return X86_OK;
+    }
+    return c->mem->store_slow(c, lin, size, val);
+}
+
+/* Load or store `size` bytes (1, 2, 4, 8) at seg:off, zero-extended. */
+static inline enum x86_status x86_load(struct x86_cpu *c, unsigned seg, uint64_t off,
+                                       unsigned size, uint64_t *val)
+{
+    uint64_t lin;
+    enum x86_status st = x86_linear(c, seg, off, size, false, &lin);
+    if (st)
+        return st;
+    *val = 0;
+    return x86_load_lin(c, lin, size, val);
+}
+
+static inline enum x86_status x86_store(struct x86_cpu *c, unsigned seg, uint64_t off,
+                                        unsigned size, uint64_t val)
+{
+    uint64_t lin;
+    enum x86_status st = x86_linear(c, seg, off, size, true, &lin);
+    if (st)
+        return st;
+    return x86_store_lin(c, lin, size, &val);
+}
+
+/* The ModRM r/m operand, register or memory. */
+static inline enum x86_status x86_rm_read(struct x86_cpu *c, const struct x86_insn *i,
+                                          unsigned size, uint64_t *val)
+{
+    if (!i->mem) {
+        *val = x86_get_reg(c, i->rm, size);
+        return X86_OK;
+    }
+    return x86_load(c, i->seg, x86_ea(c, i), size, val);
+}
+
+static inline enum x86_status x86_rm_write(struct x86_cpu *c, const struct x86_insn *i,
+                                           unsigned size, uint64_t val)
+{
+    if (!i->mem) {
+        x86_set_reg(c, i->rm, size, val);
+        return X86_OK;
+    }
+    return x86_store(c, i->seg, x86_ea(c, i), size, val);
+}
+
+/* Stack: push and pop at SS:rSP with the stack's address size. */
+enum x86_status x86_push(struct x86_cpu *c, unsigned size, uint64_t val);
+enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t *val);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * Instruction semantics: one handler per operation (or per operation
+ * family, with the member in insn->sub or insn->opcode). The decoder's
+ * tables (decode.c) name them. A handler runs with cpu->rip at the
+ * instruction and cpu->next_rip after it; it returns X86_OK to go on,
+ * X86_BRANCH after setting cpu->next_rip itself, X86_EXCEPTION after
+ * x86_raise*(), or X86_EXIT. It must not change architectural state before
+ * a check that can still fault (faults are restartable).
+ */
+#ifndef VX_CPU_X86_OPS_H
+#define VX_CPU_X86_OPS_H
+
+#include "cpu/x86/insn.h"
+
+#define X86_OP(name) enum x86_status name(struct x86_cpu *c, const struct x86_insn *i)
+
+/* ops_alu.c: add/or/adc/sbb/and/sub/xor/cmp (member: bits 5:3 of the
+ * one-byte opcode, or insn->sub for group 1), test, inc/dec, not/neg,
+ * flag instructions, lahf/sahf, cbw/cwd families, BCD adjust. */
+X86_OP(op_alu_rm_r);   /* 00 01 08 09 ... 38 39: op r/m, reg */
+X86_OP(op_alu_r_rm);   /* 02 03 ... 3a 3b: op reg, r/m */
+X86_OP(op_alu_a_imm);  /* 04 05 ... 3c 3d: op al/ax/eax/rax, imm */
+X86_OP(op_alu_rm_imm); /* 80 81 83: group 1, op r/m, imm (member in sub) */
+X86_OP(op_test_rm_r);  /* 84 85 */
+X86_OP(op_test_a_imm); /* a8 a9 */
+X86_OP(op_inc_dec_r);  /* 40-4f outside 64-bit mode */
+X86_OP(op_grp3);       /* f6 f7: test/not/neg/mul/imul/div/idiv r/m */
+X86_OP(op_inc_dec_rm); /* fe /0 /1, ff /0 /1 */
+X86_OP(op_cbw);        /* 98: cbw/cwde/cdqe */
+X86_OP(op_cwd);        /* 99: cwd/cdq/cqo */
+X86_OP(op_lahf);       /* 9f */
+X86_OP(op_sahf);       /* 9e */
+X86_OP(op_flag);       /* f5 cmc, f8 clc, f9 stc, fc cld, fd std, fa cli, fb sti */
+X86_OP(op_bcd);        /* 27 daa, 2f das, 37 aaa, 3f aas, d4 aam, d5 aad (not in 64-bit mode) */
+X86_OP(op_salc);       /* d6 (not in 64-bit mode) */
+
+/* ops_muldiv.c: multiplication and division (faults: #DE). */
+X86_OP(op_mul);        /* f6/f7 /4: used by op_grp3 */
+X86_OP(op_imul1);      /* f6/f7 /5 */
+X86_OP(op_div);        /* f6/f7 /6 */
+X86_OP(op_idiv);       /* f6/f7 /7 */
+X86_OP(op_imul_r_rm);  /* 0f af */
+X86_OP(op_imul_r_rm_imm); /* 69 6b */
+
+/* ops_shift.c: shifts, rotates and bit operations. */
+X86_OP(op_shift);      /* c0 c1 (imm8), d0 d1 (1), d2 d3 (cl): member in sub */
+X86_OP(op_shld);       /* 0f a4 (imm8), 0f a5 (cl) */
+X86_OP(op_shrd);       /* 0f ac (imm8), 0f ad (cl) */
+X86_OP(op_bt_rm_r);    /* 0f a3 bt, 0f ab bts, 0f b3 btr, 0f bb btc */
+X86_OP(op_bt_rm_imm);  /* 0f ba /4../7 */
+X86_OP(op_bsf);        /* 0f bc; with f3: tzcnt */
+X86_OP(op_bsr);        /* 0f bd; with f3: lzcnt */
+X86_OP(op_popcnt);     /* f3 0f b8 */
+X86_OP(op_bswap);      /* 0f c8-cf */
+
+/* ops_move.c: data movement, exchange, conditional moves and sets. */
+X86_OP(op_mov_rm_r);   /* 88 89 */
+X86_OP(op_mov_r_rm);   /* 8a 8b */
+X86_OP(op_mov_r_imm);  /* b0-bf */
+X86_OP(op_mov_rm_imm); /* c6 c7 /0 */
+X86_OP(op_mov_a_moffs);  /* a0 a1 */
+X86_OP(op_mov_moffs_a);  /* a2 a3 */
+X86_OP(op_mov_rm_sreg);  /* 8c */
+X86_OP(op_mov_sreg_rm);  /* 8e */
+X86_OP(op_lea);        /* 8d */
+X86_OP(op_movzx);      /* 0f b6 0f b7 */
+X86_OP(op_movsx);      /* 0f be 0f bf */
+X86_OP(op_movsxd);     /* 63 in 64-bit mode */
+X86_OP(op_xchg_rm_r);  /* 86 87 */
+X86_OP(op_xchg_a_r);   /* 91-97 (90 with REX.B) */
+X86_OP(op_cmpxchg);    /* 0f b0 0f b1 */
+X86_OP(op_cmpxchg8b);  /* 0f c7 /1 (16b with REX.W) */
+X86_OP(op_xadd);       /* 0f c0 0f c1 */
+X86_OP(op_setcc);      /* 0f 90-9f */
+X86_OP(op_cmovcc);     /* 0f 40-4f */
+X86_OP(op_xlat);       /* d7 */
+X86_OP(op_nop);        /* 90, 0f 1f /0, 0f 18-1e hints, pause */
+X86_OP(op_cpuid);      /* 0f a2 */
+X86_OP(op_rdtsc);      /* 0f 31 */
+X86_OP(op_hlt);        /* f4 */
+X86_OP(op_ud);         /* any encoding not implemented, 0f 0b ud2 */
+X86_OP(op_gp0);        /* over 15 bytes */
+X86_OP(op_int3);       /* cc */
+X86_OP(op_int);        /* cd */
+X86_OP(op_into);       /* ce */
+X86_OP(op_int1);       /* f1 */
+
+/* ops_stack.c: stack and control transfer. */
+X86_OP(op_push_r);     /* 50-57 */
+X86_OP(op_pop_r);      /* 58-5f */
+X86_OP(op_push_imm);   /* 68 6a */
+X86_OP(op_push_rm);    /* ff /6 */
+X86_OP(op_pop_rm);     /* 8f /0 */
+X86_OP(op_push_sreg);  /* 06 0e 16 1e 0f a0 0f a8 */
+X86_OP(op_pop_sreg);   /* 07 17 1f 0f a1 0f a9 */
+X86_OP(op_pusha);      /* 60 */
+X86_OP(op_popa);       /* 61 */
+X86_OP(op_pushf);      /* 9c */
+X86_OP(op_popf);       /* 9d */
+X86_OP(op_enter);      /* c8 */
+X86_OP(op_leave);      /* c9 */
+X86_OP(op_jmp_rel);    /* e9 eb */
+X86_OP(op_jcc);        /* 70-7f, 0f 80-8f */
+X86_OP(op_call_rel);   /* e8 */
+X86_OP(op_ret);        /* c3, c2 iw */
+X86_OP(op_jmp_rm);     /* ff /4 */
+X86_OP(op_call_rm);    /* ff /2 */
+X86_OP(op_loop);       /* e0 loopne, e1 loope, e2 loop */
+X86_OP(op_jcxz);       /* e3 */
+X86_OP(op_jmp_far);    /* ea, ff /5 */
+X86_OP(op_call_far);   /* 9a, ff /3 */
+X86_OP(op_retf);       /* cb, ca iw */
+X86_OP(op_iret);       /* cf */
+
+/* ops_string.c: string instructions (rep prefixes, DF) and port I/O. */
+X86_OP(op_movs);       /* a4 a5 */
+X86_OP(op_cmps);       /* a6 a7 */
+X86_OP(op_stos);       /* aa ab */
+X86_OP(op_lods);       /* ac ad */
+X86_OP(op_scas);       /* ae af */
+X86_OP(op_ins);        /* 6c 6d */
+X86_OP(op_outs);       /* 6e 6f */
+X86_OP(op_in);         /* e4 e5 (imm8 port), ec ed (dx) */
+X86_OP(op_out);        /* e6 e7 (imm8 port), ee ef (dx) */
+
+/* Shared checks. */
+/* In/out/ins/outs allowed at this CPL and IOPL (the TSS I/O bitmap when
+ * CPL > IOPL)? X86_OK or #GP(0). */
+enum x86_status x86_io_allowed(struct x86_cpu *c, uint16_t port, unsigned size);
+
+#endif

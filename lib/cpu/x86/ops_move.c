@@ -1,0 +1,339 @@
+/*
+ * Data movement, exchanges, conditional moves and sets, and the small
+ * miscellaneous instructions (nop, cpuid, rdtsc, hlt, ud2, software
+ * interrupts).
+ */
+#include "config.h"
+
+#include <x86intrin.h>
+
+#include "cpu/x86/cpuid.h"
+#include "cpu/x86/mem.h"
+#include "cpu/x86/ops.h"
+#include "cpu/x86/seg.h"
+
+X86_OP(op_mov_rm_r)
+{
+    return x86_rm_write(c, i, i->opsize, x86_get_reg(c, i->reg, i->opsize));
+}
+
+X86_OP(op_mov_r_rm)
+{
+    uint64_t v;
+    enum x86_status st = x86_rm_read(c, i, i->opsize, &v);
+    if (st)
+        return st;
+    x86_set_reg(c, i->reg, i->opsize, v);
+    return X86_OK;
+}
+
+X86_OP(op_mov_r_imm)
+{
+    x86_set_reg(c, i->reg, i->opsize, i->imm);
+    return X86_OK;
+}
+
+X86_OP(op_mov_rm_imm)
+{
+    return x86_rm_write(c, i, i->opsize, i->imm);
+}
+
+X86_OP(op_mov_a_moffs)
+{
+    uint64_t v;
+    enum x86_status st = x86_load(c, i->seg, i->disp & x86_addr_mask(i->addrsize), i->opsize, &v);
+    if (st)
+        return st;
+    x86_set_reg(c, R_AX, i->opsize, v);
+    return X86_OK;
+}
+
+X86_OP(op_mov_moffs_a)
+{
+    return x86_store(c, i->seg, i->disp & x86_addr_mask(i->addrsize), i->opsize,
+                     x86_get_reg(c, R_AX, i->opsize));
+}
+
+X86_OP(op_mov_rm_sreg)
+{
+    if (i->sub > S_GS)
+        return x86_raise(c, X86_UD);
+    uint64_t sel = c->seg[i->sub].selector;
+    /* To memory always 16 bits; to a register zero-extended to its size. */
+    if (i->mem)
+        return x86_store(c, i->seg, x86_ea(c, i), 2, sel);
+    x86_set_reg(c, i->rm, i->opsize == 2 ? 2 : i->opsize == 8 ? 8 : 4, sel);
+    return X86_OK;
+}
+
+X86_OP(op_mov_sreg_rm)
+{
+    if (i->sub > S_GS || i->sub == S_CS)
+        return x86_raise(c, X86_UD);
+    uint64_t sel;
+    enum x86_status st = x86_rm_read(c, i, 2, &sel);
+    if (st)
+        return st;
+    return x86_load_sreg(c, i->sub, (uint16_t)sel);
+}
+
+X86_OP(op_lea)
+{
+    x86_set_reg(c, i->reg, i->opsize, x86_ea(c, i));
+    return X86_OK;
+}
+
+X86_OP(op_movzx)
+{
+    unsigned src = (i->opcode & 1) ? 2 : 1;
+    uint64_t v;
+    enum x86_status st = x86_rm_read(c, i, src, &v);
+    if (st)
+        return st;
+    x86_set_reg(c, i->reg, i->opsize, v);
+    return X86_OK;
+}
+
+X86_OP(op_movsx)
+{
+    unsigned src = (i->opcode & 1) ? 2 : 1;
+    uint64_t v;
+    enum x86_status st = x86_rm_read(c, i, src, &v);
+    if (st)
+        return st;
+    x86_set_reg(c, i->reg, i->opsize, x86_sext(v, src));
+    return X86_OK;
+}
+
+X86_OP(op_movsxd)
+{
+    uint64_t v;
+    enum x86_status st = x86_rm_read(c, i, 4, &v);
+    if (st)
+        return st;
+    x86_set_reg(c, i->reg, i->opsize, x86_sext(v, 4));
+    return X86_OK;
+}
+
+X86_OP(op_xchg_rm_r)
+{
+    unsigned size = i->opsize;
+    uint64_t a, b = x86_get_reg(c, i->reg, size);
+    if (!i->mem) {
+        a = x86_get_reg(c, i->rm, size);
+        x86_set_reg(c, i->rm, size, b);
+        x86_set_reg(c, i->reg, size, a);
+        return X86_OK;
+    }
+    uint64_t lin;
+    enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &lin);
+    if (st)
+        return st;
+    a = 0;
+    if ((st = x86_load_lin(c, lin, size, &a)) || (st = x86_store_lin(c, lin, size, &b)))
+        return st;
+    x86_set_reg(c, i->reg, size, a);
+    return X86_OK;
+}
+
+X86_OP(op_xchg_a_r)
+{
+    /* 90 without REX.B is nop (xchg eax, eax would zero rax's top half). */
+    if (i->reg == R_AX)
+        return X86_OK;
+    unsigned size = i->opsize;
+    uint64_t a = x86_get_reg(c, R_AX, size), b = x86_get_reg(c, i->reg, size);
+    x86_set_reg(c, R_AX, size, b);
+    x86_set_reg(c, i->reg, size, a);
+    return X86_OK;
+}
+
+X86_OP(op_cmpxchg)
+{
+    unsigned size = i->opsize;
+    uint64_t acc = x86_get_reg(c, R_AX, size), src = x86_get_reg(c, i->reg, size), dst;
+    uint64_t lin = 0;
+    enum x86_status st;
+    if (i->mem) {
+        if ((st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &lin)))
+            return st;
+        dst = 0;
+        if ((st = x86_load_lin(c, lin, size, &dst)))
+            return st;
+    } else {
+        dst = x86_get_reg(c, i->rm, size);
+    }
+    bool equal = acc == dst;
+    /* The destination is always written (with its old value on a miss), as
+     * the locked read-modify-write of the hardware does. */
+    uint64_t out = equal ? src : dst;
+    if (i->mem) {
+        if ((st = x86_store_lin(c, lin, size, &out)))
+            return st;
+    } else if (equal) {
+        x86_set_reg(c, i->rm, size, out);
+    }
+    x86_set_lazy(c, CC_SUB, size, (acc - dst) & x86_mask(size), dst, 0);
+    if (!equal)
+        x86_set_reg(c, R_AX, size, dst);
+    return X86_OK;
+}
+
+X86_OP(op_cmpxchg8b)
+{
+    bool wide = i->opsize == 8; /* REX.W: cmpxchg16b */
+    unsigned half = wide ? 8 : 4;
+    uint64_t lin;
+    enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), half * 2, true, &lin);
+    if (st)
+        return st;
+    if (wide && (lin & 15))
+        return x86_raise_err(c, X86_GP, 0);
+    uint64_t lo = 0, hi = 0;
+    if ((st = x86_load_lin(c, lin, half, &lo)) || (st = x86_load_lin(c, lin + half, half, &hi)))
+        return st;
+    uint64_t m = x86_mask(half);
+    bool equal = lo == (c->regs[R_AX] & m) && hi == (c->regs[R_DX] & m);
+    uint64_t nlo = equal ? c->regs[R_BX] & m : lo, nhi = equal ? c->regs[R_CX] & m : hi;
+    if ((st = x86_store_lin(c, lin, half, &nlo)) || (st = x86_store_lin(c, lin + half, half, &nhi)))
+        return st;
+    x86_flush_flags(c);
+    if (equal) {
+        c->flags |= F_ZF;
+    } else {
+        c->flags &= ~(uint64_t)F_ZF;
+        x86_set_reg(c, R_AX, half, lo);
+        x86_set_reg(c, R_DX, half, hi);
+    }
+    return X86_OK;
+}
+
+X86_OP(op_xadd)
+{
+    unsigned size = i->opsize;
+    uint64_t src = x86_get_reg(c, i->reg, size), dst, lin = 0;
+    enum x86_status st;
+    if (i->mem) {
+        if ((st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &lin)))
+            return st;
+        dst = 0;
+        if ((st = x86_load_lin(c, lin, size, &dst)))
+            return st;
+    } else {
+        dst = x86_get_reg(c, i->rm, size);
+    }
+    uint64_t sum = (src + dst) & x86_mask(size);
+    if (i->mem) {
+        if ((st = x86_store_lin(c, lin, size, &sum)))
+            return st;
+        x86_set_reg(c, i->reg, size, dst);
+    } else {
+        x86_set_reg(c, i->reg, size, dst);
+        x86_set_reg(c, i->rm, size, sum);
+    }
+    x86_set_lazy(c, CC_ADD, size, sum, src, 0);
+    return X86_OK;
+}
+
+X86_OP(op_setcc)
+{
+    return x86_rm_write(c, i, 1, x86_cond(c, i->sub));
+}
+
+X86_OP(op_cmovcc)
+{
+    /* The source is read (and may fault) whatever the condition; a 32-bit
+     * destination is written (its top half cleared) whatever it too. */
+    uint64_t v;
+    enum x86_status st = x86_rm_read(c, i, i->opsize, &v);
+    if (st)
+        return st;
+    if (!x86_cond(c, i->sub))
+        v = x86_get_reg(c, i->reg, i->opsize);
+    x86_set_reg(c, i->reg, i->opsize, v);
+    return X86_OK;
+}
+
+X86_OP(op_xlat)
+{
+    uint64_t off = (c->regs[R_BX] + (c->regs[R_AX] & 0xff)) & x86_addr_mask(i->addrsize);
+    uint64_t v;
+    enum x86_status st = x86_load(c, i->seg, off, 1, &v);
+    if (st)
+        return st;
+    x86_set_reg(c, R_AX, 1, v);
+    return X86_OK;
+}
+
+X86_OP(op_nop)
+{
+    return X86_OK;
+}
+
+X86_OP(op_cpuid)
+{
+    uint32_t r[4];
+    x86_cpuid(c, (uint32_t)c->regs[R_AX], (uint32_t)c->regs[R_CX], r);
+    c->regs[R_AX] = r[0];
+    c->regs[R_BX] = r[1];
+    c->regs[R_CX] = r[2];
+    c->regs[R_DX] = r[3];
+    return X86_OK;
+}
+
+X86_OP(op_rdtsc)
+{
+    if ((c->cr4 & (1ull << 2)) && c->cpl > 0 && (c->cr0 & CR0_PE)) /* CR4.TSD */
+        return x86_raise_err(c, X86_GP, 0);
+    uint64_t t = __rdtsc() + c->msr.tsc_offset;
+    c->regs[R_AX] = (uint32_t)t;
+    c->regs[R_DX] = t >> 32;
+    return X86_OK;
+}
+
+X86_OP(op_hlt)
+{
+    if (c->cpl != 0)
+        return x86_raise_err(c, X86_GP, 0);
+    c->rip = c->next_rip;
+    c->exit_reason = X86_EXIT_HLT;
+    return X86_EXIT;
+}
+
+X86_OP(op_ud)
+{
+    return x86_raise(c, X86_UD);
+}
+
+X86_OP(op_gp0)
+{
+    return x86_raise_err(c, X86_GP, 0);
+}
+
+/* Software interrupts are traps: the saved rip is the next instruction's.
+ * Delivery through the IDT is the exception path's (accelerator) job. */
+X86_OP(op_int3)
+{
+    c->rip = c->next_rip;
+    return x86_raise(c, X86_BP);
+}
+
+X86_OP(op_int)
+{
+    c->rip = c->next_rip;
+    return x86_raise(c, (unsigned)(i->imm & 0xff));
+}
+
+X86_OP(op_into)
+{
+    if (!(x86_get_flags(c) & F_OF))
+        return X86_OK;
+    c->rip = c->next_rip;
+    return x86_raise(c, X86_OF);
+}
+
+X86_OP(op_int1)
+{
+    c->rip = c->next_rip;
+    return x86_raise(c, X86_DB);
+}
