@@ -20,7 +20,7 @@
  *     0x08000          GUEST_DATA_GPA: a page of data the programs use
  *     0x0f000          GUEST_STACK_TOP: rsp at start; the stack grows down
  *     0x10000          GUEST_TABLES_GPA: vx_vcpu_set_mode() tables
- *                      (VX_X86_MODE_TABLES_SIZE = 0x7000 bytes)
+ *                      (VX_X86_MODE_TABLES_SIZE = 0x9000 bytes)
  *     0x20000          GUEST_BUF_GPA: free RAM for larger buffers, to 0x9ffff
  *   0xa0000 - 0xaffff  GUEST_MMIO_GPA: not RAM; tests claim parts of it with
  *                      vx_mmio_register() or leave it unclaimed

@@ -1,0 +1,117 @@
+/* Execution behaviour: self-modifying code on every accelerator; exact
+ * instruction budgets and retired-instruction counts where the accelerator
+ * counts (tcg; kvm refuses budgets with VX_ENOTSUP). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvx/vx.h>
+
+#include "guest_util.h"
+
+START_TEST(test_smc)
+{
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "smc64", VX_MODE_LONG64))
+        return;
+    guest_run_to_hlt(&g);
+    vx_x86_regs r = guest_get_regs(&g, g.v);
+    GUEST_REG(&g, r, rbx, 6);
+    GUEST_REG(&g, r, rdx, 42);
+    guest_destroy(&g);
+}
+END_TEST
+
+#define COUNT_TOTAL 3007u
+
+START_TEST(test_instruction_count)
+{
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "count64", VX_MODE_LONG64))
+        return;
+    uint64_t before = vx_vcpu_instructions(g.v);
+    guest_run_to_hlt(&g);
+    vx_x86_regs r = guest_get_regs(&g, g.v);
+    GUEST_REG(&g, r, rax, 1000);
+    if (vx_machine_accel(g.m) == VX_ACCEL_KVM) {
+        GUEST_EQ(&g, "instructions on kvm", vx_vcpu_instructions(g.v), 0);
+    } else {
+        GUEST_EQ(&g, "instructions retired", vx_vcpu_instructions(g.v) - before, COUNT_TOTAL);
+    }
+    guest_destroy(&g);
+}
+END_TEST
+
+/* Run with budget n from the start: the exit is VX_EXIT_BUDGET after exactly
+ * n instructions, and running on with more budget reaches the same end. */
+static void budget_case(vx_accel accel, uint64_t n)
+{
+    guest g;
+    if (!guest_setup(&g, accel, "count64", VX_MODE_LONG64))
+        return;
+    if (accel == VX_ACCEL_KVM) {
+        ck_assert_int_eq(vx_vcpu_set_budget(g.v, n), VX_ENOTSUP);
+        guest_destroy(&g);
+        return;
+    }
+    ck_assert_int_eq(vx_vcpu_set_budget(g.v, n), 0);
+    vx_exit e;
+    guest_exit_init(&e);
+    guest_run_expect(&g, &e, n < COUNT_TOTAL ? VX_EXIT_BUDGET : VX_EXIT_HLT);
+    uint64_t done = vx_vcpu_instructions(g.v);
+    GUEST_EQ(&g, "instructions at the budget's end", done, n < COUNT_TOTAL ? n : COUNT_TOTAL);
+    if (n >= 3 && n < 3003) {
+        /* Inside the loop: rax counts the inc instructions retired. */
+        vx_x86_regs r = guest_get_regs(&g, g.v);
+        GUEST_REG(&g, r, rax, (n - 2 + 2) / 3);
+    }
+    /* A further budget of 1 runs exactly one more. */
+    if (n < COUNT_TOTAL) {
+        ck_assert_int_eq(vx_vcpu_set_budget(g.v, 1), 0);
+        guest_exit_init(&e);
+        guest_run_expect(&g, &e, n + 1 < COUNT_TOTAL ? VX_EXIT_BUDGET : VX_EXIT_HLT);
+        GUEST_EQ(&g, "instructions after one more", vx_vcpu_instructions(g.v), n + 1);
+        /* No budget: to the end. */
+        ck_assert_int_eq(vx_vcpu_set_budget(g.v, 0), 0);
+        if (n + 1 < COUNT_TOTAL)
+            guest_run_to_hlt(&g);
+        GUEST_EQ(&g, "instructions at the end", vx_vcpu_instructions(g.v), COUNT_TOTAL);
+        vx_x86_regs r = guest_get_regs(&g, g.v);
+        GUEST_REG(&g, r, rax, 1000);
+        GUEST_REG(&g, r, rcx, 0);
+    }
+    guest_destroy(&g);
+}
+
+START_TEST(test_budget)
+{
+    /* Inside a block, at block ends, one short of the end, the end, past it. */
+    static const uint64_t cases[] = { 1, 2, 3, 4, 5, 1000, 3001, 3002, 3003, 3005, 3006, 3007, 5000 };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        budget_case(guest_accels[_i], cases[k]);
+}
+END_TEST
+
+START_TEST(test_budget_bad_args)
+{
+    ck_assert_int_eq(vx_vcpu_set_budget(NULL, 1), VX_EINVAL);
+    ck_assert_uint_eq(vx_vcpu_instructions(NULL), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("exec");
+    TCase *tc = tcase_create("exec");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_smc, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_instruction_count, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_budget, 0, GUEST_ACCEL_COUNT);
+    tcase_add_test(tc, test_budget_bad_args);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
