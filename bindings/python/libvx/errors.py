@@ -114,7 +114,8 @@ class Error(Exception):
         # Error(code) picks the subclass for the code.
         if cls is Error:
             cls = _BY_CODE.get(code, Error)
-        return super().__new__(cls)
+        # Exception's __new__: MemoryError's own refuses subclasses it did not expect.
+        return Exception.__new__(cls)
 
     def __init__(self, code: int = EINVAL, detail: str = "", function: Optional[str] = None):
         super().__init__(code, detail)

@@ -1,7 +1,5 @@
 """Machines: accelerators, guest memory, device callbacks, loaders."""
 
-from __future__ import annotations
-
 import ctypes
 import enum
 import mmap
@@ -34,7 +32,7 @@ MAX_VCPUS = 64  #: VX_MAX_VCPUS
 
 ReadFn = Callable[[int, int], int]
 WriteFn = Callable[[int, int, int], Any]
-Buffer = Union[bytes, bytearray, memoryview, Any]
+Buffer = Union[bytes, bytearray, memoryview]  # or any object with the buffer protocol
 
 
 class Accel(enum.IntEnum):
@@ -46,7 +44,7 @@ class Accel(enum.IntEnum):
     TCG = 2  #: the built-in translator
 
     @classmethod
-    def parse(cls, accel: "Accel | int | str") -> "Accel":
+    def parse(cls, accel: Union["Accel", int, str]) -> "Accel":
         if isinstance(accel, str):
             try:
                 return cls[accel.strip().upper()]
@@ -80,7 +78,7 @@ class Prot(enum.IntFlag):
     RWX = 7
 
     @classmethod
-    def parse(cls, prot: "Prot | int | str") -> int:
+    def parse(cls, prot: Union["Prot", int, str]) -> int:
         if isinstance(prot, str):
             bits = 0
             for ch in prot.lower():
@@ -142,8 +140,10 @@ def _image_bytes(image: Union[Buffer, str, "os.PathLike[str]"]) -> Tuple[Any, in
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 
 
-class _Region:
-    """A memory region mapped through this binding, and who keeps its bytes."""
+class Region:
+    """A memory region mapped through :meth:`Machine.map`: ``gpa``, ``size``,
+    ``prot`` (:class:`Prot` bits), and the Python object that owns its bytes
+    (``backing``)."""
 
     __slots__ = ("gpa", "size", "prot", "backing", "pin", "address", "views")
 
@@ -154,7 +154,7 @@ class _Region:
         self.backing = backing  # the Python object that owns the bytes
         self.pin = pin  # a ctypes array on `backing`: holds it exported, gives the address
         self.address = ctypes.addressof(pin)
-        self.views: List["weakref.ref[memoryview]"] = []
+        self.views: List[weakref.ref] = []
 
     def release_views(self) -> None:
         for ref in self.views:
@@ -264,10 +264,11 @@ class Machine:
         vcpus: int = 1,
         flags: Union[MachineFlags, int] = 0,
     ) -> None:
+        """Create the machine (vx_machine_create); see the class documentation."""
         L = lib()
         self._ptr: Optional[int] = None
         self._L = L
-        self._regions: Dict[int, _Region] = {}
+        self._regions: Dict[int, Region] = {}
         self._devices: Dict[Tuple[str, int], Device] = {}
         self._keys: List[int] = []
         self._vcpu_ptrs: List[int] = []
@@ -439,7 +440,7 @@ class Machine:
         rc = self._L.vx_memory_map(m, gpa, size, ctypes.addressof(pin), bits)
         if rc:
             raise from_call(rc, "vx_memory_map")
-        self._regions[gpa] = _Region(gpa, size, bits, backing, pin)
+        self._regions[gpa] = Region(gpa, size, bits, backing, pin)
         return self.view(gpa, size)
 
     def unmap(self, gpa: int, size: int) -> None:
@@ -477,7 +478,7 @@ class Machine:
         # valid until that memory is unmapped.
         return memoryview((ctypes.c_char * size).from_address(ptr)).cast("B")
 
-    def regions(self) -> List[_Region]:
+    def regions(self) -> List[Region]:
         """The regions mapped through this binding, by address; each has
         ``gpa``, ``size`` and ``prot``."""
         return [self._regions[k] for k in sorted(self._regions)]

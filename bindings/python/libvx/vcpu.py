@@ -1,7 +1,5 @@
 """vCPUs: registers, modes, running, and the exits run() returns."""
 
-from __future__ import annotations
-
 import ctypes
 import enum
 import operator
@@ -406,7 +404,7 @@ class MsrView:
 # ---------------------------------------------------------------------------
 
 #: vx_vcpu pointer -> weakref to its Vcpu, for current_vcpu()
-_by_pointer: Dict[int, "weakref.ref[Vcpu]"] = {}
+_by_pointer: Dict[int, weakref.ref] = {}
 
 
 def current_vcpu() -> Optional["Vcpu"]:
@@ -445,9 +443,12 @@ class Vcpu:
     """
 
     def __init__(self, machine: "Machine", ptr: int) -> None:
+        """Made by :class:`Machine`; not to be created directly."""
         L = lib()
         self._machine = machine
         self._ptr = ptr
+        if L.vx_vcpu_machine(ptr) != machine._ptr:
+            raise InvalidArgument(EINVAL, f"vCPU {ptr:#x} is not a vCPU of machine {machine._ptr:#x}")
         self.index: int = L.vx_vcpu_index(ptr)
         self._exit = ExitStruct(size=ctypes.sizeof(ExitStruct))
         self._seq = 0

@@ -132,7 +132,7 @@ class Library(unittest.TestCase):
                      "close(self)", "vcpus"):
             self.assertIn(word, text)
         text = pydoc.render_doc(libvx.Vcpu, renderer=pydoc.plaintext)
-        for word in ("run(self) -> 'Exit'", "set_mode(", "regs", "stop(self)", "set_budget("):
+        for word in ("run(self) -> libvx.vcpu.Exit", "set_mode(", "regs", "stop(self)", "set_budget("):
             self.assertIn(word, text)
         text = pydoc.render_doc(libvx, renderer=pydoc.plaintext)
         self.assertIn("Run machine code and print rax", text)

@@ -2,33 +2,44 @@
  * Shifts, rotates and bit operations: the group-2 shifts and rotates,
  * shld/shrd, bt/bts/btr/btc, bsf/bsr/tzcnt/lzcnt, popcnt and bswap.
  *
- * Flags (SDM vol. 2). "u" = undefined by the SDM (the differential tester
- * masks it), "-" = unchanged; what this model gives for each "u" is
- * what the Intel host the tests run on gives (tests/check_x86_shift.c
- * compares against it), except where noted.
+ * Flags after each (SDM vol. 2). "u" marks what the SDM leaves undefined
+ * (the differential tester masks it); in brackets what this model gives
+ * there, which is what Intel hardware gives (tests/check_x86_shift.c
+ * compares with the host CPU) except where marked "!". "-" = unchanged;
+ * n = the masked count; "res" = set from the result.
  *
- *   instruction      CF        OF             SF ZF PF    AF
- *   count 0 (all)    -         -              -  -  -     -
- *   rol/ror          last bit  count 1 only*  -  -  -     -
- *   rcl/rcr          last bit  count 1 only*  -  -  -     -
- *   shl/sal          last bit† count 1 only‡  result      u (0)
- *   shr              last bit† count 1 only‡  result      u (0)
- *   sar              last bit  count 1 only‡  result      u (0)
- *   shld/shrd        last bit§ count 1 only*  result§     u (0)
- *   bt/bts/btr/btc   the bit   u (kept)       u (kept) -  u (kept)
- *   bsf/bsr          u (0)     u (0)          u (0) set u (0) u (0)
- *   tzcnt/lzcnt      src == 0  u (0)          u (0) set u (0) u (0)
- *   popcnt           0         0              0  set  0     0
- *   bswap            -         -              -  -  -     -
+ *   instruction        CF          OF             SF     ZF     PF       AF
+ *   any with n = 0     -           -              -      -      -        -
+ *   rol, ror           last out    n=1, else u(a) -      -      -        -
+ *   rcl, rcr           last out(b) n=1, else u(a) -      -      -        -
+ *   shl/sal            last out(c) n=1, else u(d) res    res    res      u[0]
+ *   shr                last out(c) n=1, else u(a) res    res    res      u[0]
+ *   sar                last out    n=1, else u(a) res    res    res      u[0]
+ *   shld, shrd         last out    n=1, else u(a) res    res    res      u[0]
+ *   16-bit shxd, n>16  u(e)        u(a)           u[res] u[res] u[res]   u[0]
+ *   bt, bts, btr, btc  the bit     u[-]           u[-]   -      u[-]     u[-]
+ *   bsf, bsr           u[0]        u[0]           u[0]   src=0  u(f)     u[0]
+ *   tzcnt, lzcnt       src=0       u[0]           u[0]   res=0  u[0]     u[0]
+ *   popcnt             0           0              0      src=0  0        0
+ *   bswap              -           -              -      -      -        -
  *
- *   * undefined for other counts; Intel computes the count-1 formula from
- *     the final result and CF whatever the count, and so does this model.
- *   † undefined when count >= the operand width (8/16-bit operands).
- *   ‡ undefined for other counts; this model: SHL as flags.c's CC_SHL
- *     (MSB(result) ^ CF), Intel computes MSB(dest) ^ MSB(dest << 1),
- *     the count-1 formula on the original; SHR MSB(dest), SAR 0, as Intel.
- *   § a 16-bit shld/shrd count above 16 leaves result and all flags
- *     undefined; Intel shifts the 48-bit dest:src:dest (see below).
+ *   (a) Intel sets OF as a 1-bit shift of the original operand would,
+ *       whatever the count: rol MSB^MSB-1, ror MSB^LSB, rcl MSB^MSB-1,
+ *       rcr MSB^CF, shr MSB, sar 0, shld MSB^MSB-1 of the destination,
+ *       shrd MSB(dest)^LSB(src); so does this model.
+ *   (b) an 8/16-bit rcl/rcr whose count is a multiple of 9/17 rotates
+ *       nothing: CF is kept, and OF too (Intel; so here).
+ *   (c) u when n >= the width (8/16-bit operands); here and on Intel, the
+ *       bit shifted out last from the zero-extended operand (0 past it).
+ *   (d) ! flags.c's CC_SHL gives MSB(result)^CF; Intel gives MSB^MSB-1 of
+ *       the original as in (a). The original operand is in lazy.aux, so
+ *       flags.c could follow Intel.
+ *   (e) the result too: Intel shifts the 48-bit dest:src:dest (see shxd);
+ *       CF is the bit shifted out of it last; so does this model.
+ *   (f) 1 for a zero source, else the parity of the result (Intel; here).
+ *
+ * A zero count still reads and writes the operand back, as Intel does: a
+ * 32-bit register gets its upper half cleared and a read-only page faults.
  */
 #include "config.h"
 
@@ -111,7 +122,7 @@ enum { SH_ROL, SH_ROR, SH_RCL, SH_RCR, SH_SHL, SH_SHR, SH_SAL, SH_SAR };
 X86_OP(op_shift)
 {
     unsigned size = i->opsize, bits = size * 8;
-    uint64_t m = x86_mask(size), v, res, cf;
+    uint64_t m = x86_mask(size), v, res;
     unsigned n;
     switch (i->opcode & 0xfe) {
     case 0xc0: n = (unsigned)i->imm; break;
@@ -136,8 +147,7 @@ X86_OP(op_shift)
         res = k ? ((v << k) | (v >> (bits - k))) & m : v;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        cf = res & 1;
-        set_cf_of(c, cf, msb(res, bits) ^ cf);
+        set_cf_of(c, res & 1, msb(v, bits) ^ msb(v, bits - 1));
         return X86_OK;
     }
     case SH_ROR: {
@@ -145,38 +155,30 @@ X86_OP(op_shift)
         res = k ? ((v >> k) | (v << (bits - k))) & m : v;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, msb(res, bits), msb(res, bits) ^ msb(res, bits - 1));
+        set_cf_of(c, msb(res, bits), msb(v, bits) ^ (v & 1));
         return X86_OK;
     }
     case SH_RCL: {
         /* A rotate through CF is a rotate of bits + 1 bits. */
         unsigned k = size == 1 ? n % 9 : size == 2 ? n % 17 : n;
+        if (k == 0) /* a whole turn: no flag changes (OF included, as on Intel) */
+            return rmw_write(c, i, size, &w, v);
         uint64_t cin = x86_cf(c);
-        if (k) {
-            res = (shl64(v, k) | (cin << (k - 1)) | shr64(v, bits - k + 1)) & m;
-            cf = (v >> (bits - k)) & 1;
-        } else {
-            res = v;
-            cf = cin;
-        }
+        res = (shl64(v, k) | (cin << (k - 1)) | shr64(v, bits - k + 1)) & m;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, cf, msb(res, bits) ^ cf);
+        set_cf_of(c, (v >> (bits - k)) & 1, msb(v, bits) ^ msb(v, bits - 1));
         return X86_OK;
     }
     case SH_RCR: {
         unsigned k = size == 1 ? n % 9 : size == 2 ? n % 17 : n;
+        if (k == 0)
+            return rmw_write(c, i, size, &w, v);
         uint64_t cin = x86_cf(c);
-        if (k) {
-            res = (shr64(v, k) | (cin << (bits - k)) | shl64(v, bits - k + 1)) & m;
-            cf = (v >> (k - 1)) & 1;
-        } else {
-            res = v;
-            cf = cin;
-        }
+        res = (shr64(v, k) | (cin << (bits - k)) | shl64(v, bits - k + 1)) & m;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, cf, msb(res, bits) ^ msb(res, bits - 1));
+        set_cf_of(c, (v >> (k - 1)) & 1, msb(v, bits) ^ cin);
         return X86_OK;
     }
     case SH_SHL:
@@ -245,8 +247,9 @@ static enum x86_status shxd(struct x86_cpu *c, const struct x86_insn *i, bool le
     }
     if ((st = rmw_write(c, i, size, &w, res)))
         return st;
-    /* OF: did the sign change (the count-1 rule, applied to every count). */
-    of = msb(res, bits) ^ msb(d, bits);
+    /* OF: the sign change a 1-bit shift would make, whatever the count
+     * (Intel's choice where the SDM leaves it undefined). */
+    of = msb(d, bits) ^ (left ? msb(d, bits - 1) : s & 1);
     set_arith(c, szp(res, size) | (cf ? F_CF : 0) | (of ? F_OF : 0));
     return X86_OK;
 }
@@ -348,12 +351,12 @@ static enum x86_status bitscan(struct x86_cpu *c, const struct x86_insn *i, bool
     }
     if (v == 0) {
         /* The destination is left as it was, all 64 bits of it. */
-        set_arith(c, F_ZF);
+        set_arith(c, F_ZF | F_PF);
         return X86_OK;
     }
     res = reverse ? 63u - (unsigned)__builtin_clzll(v) : (unsigned)__builtin_ctzll(v);
     x86_set_reg(c, i->reg, size, res);
-    set_arith(c, 0);
+    set_arith(c, szp(res, 8) & F_PF);
     return X86_OK;
 }
 

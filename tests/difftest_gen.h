@@ -6,8 +6,8 @@
  * leaves undefined) and the runner (difftest.c: machines, batches,
  * comparison, minimisation and reports).
  */
-#ifndef DIFFTEST_H
-#define DIFFTEST_H
+#ifndef DIFFTEST_GEN_H
+#define DIFFTEST_GEN_H
 
 #include <stdbool.h>
 #include <stddef.h>
