@@ -31,10 +31,11 @@ enum bench_col {
 /* ---- options -------------------------------------------------------- */
 
 struct bench_opts {
+    uint64_t loop_insns;    /* guest instructions per run of a loop row (about) */
     uint64_t out_count;     /* `out`s per run of the out-to-callback rows */
     unsigned create_count;  /* machines per run of the create+run+destroy row */
     unsigned reps;          /* runs per cell; vxbench.c reports the fastest */
-    bool ring3;             /* add the ring-3 rows */
+    bool ring3;             /* add the ring-3 rows (tcg loops and outs in ring 3) */
     const char *only;       /* run and print only rows whose name has this */
     bool verbose;
 };
@@ -50,19 +51,25 @@ struct bench_opts {
 #define BENCH_MAX_PHASES 8
 
 struct bench_result {
-    double ns;   /* nanoseconds per unit of the row (per exit, per machine) */
+    double ns;   /* nanoseconds per unit of the row (per exit, per machine, per
+                  * guest instruction for the loop rows, printed as MIPS) */
     /* Optional breakdown, printed under the table: where the time goes. */
     unsigned nphases;
     struct { const char *name; double ns; } phase[BENCH_MAX_PHASES];
     char note[160];
+    char info[160]; /* a line printed under the table for a cell that ran */
 };
 
+struct bench_loop;
+
 /* What a cell is asked to run. `arg` is the row's parameter (the ring for
- * the out rows), so one cell function can serve several rows. */
+ * the out rows and for tcg in the loop rows), so one cell function can serve
+ * several rows; `loop` is the guest of a loop row. */
 struct bench_ctx {
     const struct bench_opts *opts;
     enum bench_col col;
     int arg;
+    const struct bench_loop *loop;
 };
 
 typedef int (*bench_fn)(const struct bench_ctx *ctx, struct bench_result *r);
@@ -70,9 +77,13 @@ typedef int (*bench_fn)(const struct bench_ctx *ctx, struct bench_result *r);
 /* ---- guest layout, shared by every column ----------------------------- */
 
 #define GUEST_RAM_SIZE   (2u << 20)   /* 2 MiB at gpa 0 */
+#define GUEST_LOOP_RAM_SIZE (4u << 20) /* the loop rows: 4 MiB, with the data */
 #define GUEST_TABLES_GPA 0x1000u      /* GDT and page tables (VX_X86_MODE_TABLES_SIZE) */
 #define GUEST_CODE_GPA   0x10000u
 #define GUEST_STACK_TOP  0x1ff000u
+/* The memory loop's buffer: 1 MiB, above the stack, in the loop rows' RAM. */
+#define GUEST_DATA_GPA   0x200000u
+#define GUEST_DATA_SIZE  (1u << 20)
 
 /* The bare baseline's ring-3 rows: a TSS whose I/O permission bitmap allows
  * every port, as the one vx_vcpu_set_mode() writes does. IOPL 3 alone is
@@ -90,11 +101,67 @@ typedef int (*bench_fn)(const struct bench_ctx *ctx, struct bench_result *r);
 #define BENCH_PORT     0xe9
 #define BENCH_END_PORT 0xf4
 
+/* The loop rows' guests end by writing END_PORT with `out imm8, al`, which
+ * changes no register, so every column ends with the same registers. */
+
 /* guests.c */
 extern const uint8_t guest_out_loop[];
 extern const size_t guest_out_loop_len;
 extern const uint8_t guest_hlt[];
 extern const size_t guest_hlt_len;
+
+/* ---- the loop rows' guests (guests.c) ---------------------------------- */
+
+/* The registers a loop guest reads and writes; nothing else changes (but
+ * rsp and the memory below it, for the call loop, and the data buffer). */
+struct bench_regs {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, r8, r9, r10, r11;
+};
+
+/* A loop guest. The bytes run from `entry`, loop `iters` times (rcx counts
+ * down), and fall through to `tail`: `out 0xf4, al; hlt` for the guests
+ * (nothing claims port 0xf4: libvx returns VX_EXIT_IO there, and ring 3
+ * cannot hlt), a `ret` in its place for the native column, a stop address
+ * for Unicorn. A run retires exactly insns_per_iter * iters instructions
+ * before the tail. */
+struct bench_loop {
+    const char *name;
+    const uint8_t *code;
+    size_t len;
+    size_t entry, tail;
+    uint64_t insns_per_iter;
+    bool uses_data;   /* rbx..rsi is the 1 MiB buffer, rdi walks it */
+};
+
+extern const struct bench_loop bench_loop_alu, bench_loop_mem, bench_loop_call;
+
+/* Iterations of a timed run: opts->loop_insns guest instructions, rounded
+ * down to whole iterations (at least 1). Before it, every column runs the
+ * same guest once with BENCH_WARMUP_ITERS on the same machine (translation,
+ * page faults and caches warm, on each column alike). */
+#define BENCH_WARMUP_ITERS 1
+uint64_t bench_loop_iters(const struct bench_loop *l, const struct bench_opts *o);
+
+/* The input registers of a run of `iters` iterations, the buffer at `data`
+ * (its guest-physical or host address; ignored without uses_data). */
+void bench_loop_regs(const struct bench_loop *l, uint64_t iters, uint64_t data,
+                     struct bench_regs *r);
+/* The buffer's contents before the warm-up run. */
+void bench_loop_fill(uint8_t *buf);
+/* A digest of the result of a run: the registers (addresses taken relative
+ * to `data`) and, with uses_data, the buffer. Equal digests in two columns
+ * mean both ran the same computation. */
+uint64_t bench_loop_digest(const struct bench_loop *l, const struct bench_regs *r,
+                           uint64_t data, const uint8_t *buf);
+
+/* The expected digest (native.c): the native column's result for the same
+ * warm-up and timed run, computed once per loop and iteration count. A loop
+ * cell whose digest differs fails. 0 and a note if the host cannot run it. */
+int bench_loop_expect(const struct bench_loop *l, uint64_t iters, uint64_t *digest,
+                      struct bench_result *r);
+/* Fill r->ns (per instruction) and check the digest; 0 or -1. */
+int bench_loop_finish(const struct bench_loop *l, uint64_t iters, uint64_t ns,
+                      uint64_t digest, struct bench_result *r);
 
 /* ---- helpers (vxbench.c) -------------------------------------------- */
 
@@ -122,8 +189,20 @@ int bare_create_run_destroy(const struct bench_ctx *ctx, struct bench_result *r)
 /* Fills `buf` with the KVM module loaded (kvm_intel, kvm_amd, kvm_pvm...). */
 void bare_kvm_module(char *buf, size_t len);
 
+/* native.c: the loop guests as host code */
+int native_loop(const struct bench_ctx *ctx, struct bench_result *r);
+
 /* vx_cells.c: libvx, the accelerator chosen by ctx->col */
+int vx_loop(const struct bench_ctx *ctx, struct bench_result *r);
 int vx_out_loop(const struct bench_ctx *ctx, struct bench_result *r);
 int vx_create_run_destroy(const struct bench_ctx *ctx, struct bench_result *r);
+
+/* unicorn.c: Unicorn's C library; BENCH_NA when built without it
+ * (VX_HAVE_UNICORN undefined). */
+int uc_loop(const struct bench_ctx *ctx, struct bench_result *r);
+int uc_out_loop(const struct bench_ctx *ctx, struct bench_result *r);
+int uc_create_run_destroy(const struct bench_ctx *ctx, struct bench_result *r);
+/* "Unicorn 2.0.1", or why the column is empty. */
+const char *uc_bench_version(void);
 
 #endif /* VXBENCH_BENCH_H */

@@ -94,7 +94,7 @@ static enum x86_status walk(struct tcg_vcpu *t, uint64_t lin, unsigned access,
 static inline void after_callback(struct tcg_vcpu *t)
 {
     if (atomic_load_explicit(&t->v->stop_requested, memory_order_relaxed))
-        t->cpu.end_block = true;
+        t->cpu.end_block = t->cpu.attention = true;
 }
 
 static enum x86_status mmio_one(struct tcg_vcpu *t, uint64_t gpa, unsigned size, bool write,
@@ -140,6 +140,7 @@ static enum x86_status mmio_one(struct tcg_vcpu *t, uint64_t gpa, unsigned size,
     if (t->log_n < MMIO_LOG) {
         t->log[t->log_n++] = (struct mmio_entry){ gpa, value, (uint8_t)size, write };
         t->log_pos = t->log_n;
+        c->attention = true;
     }
     if (!write)
         memcpy(buf, &value, size);
@@ -203,7 +204,7 @@ static enum x86_status store_part(struct tcg_vcpu *t, uint64_t lin, const struct
     uint64_t page = w->gpa & ~0xfffull;
     if (tb_page_has_code(&t->tm->tbs, page)) {
         tb_invalidate_page(&t->tm->tbs, page);
-        c->end_block = true;
+        c->end_block = c->attention = true;
     }
     uint64_t off = w->gpa - r->gpa;
     memcpy(r->host + off, buf, size);
@@ -500,6 +501,19 @@ static void report_exception(struct tcg_vcpu *t, vx_exit *exit)
 
 enum block_end { END_NEXT, END_STATUS, END_BUDGET };
 
+/* After an instruction retired with attention set: forget what belonged to
+ * it. Returns true when the block must end here. */
+static bool retire_attention(struct tcg_vcpu *t)
+{
+    struct x86_cpu *c = &t->cpu;
+    bool end = c->end_block;
+    t->log_n = t->log_pos = 0;
+    c->io_answered = false;
+    c->end_block = false;
+    c->attention = false;
+    return end;
+}
+
 static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x86_status *st_out)
 {
     struct x86_cpu *c = &t->cpu;
@@ -510,48 +524,44 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
         budget_cut = true;
     }
     uint64_t ipmask = c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
-    unsigned done = 0;
-    enum block_end end = END_NEXT;
-    for (unsigned k = 0; k < n; k++) {
-        const struct x86_insn *i = &tb->insn[k];
+    const struct x86_insn *i = tb->insn, *end = tb->insn + n;
+    enum block_end how = END_NEXT;
+    for (; i < end; i++) {
         c->next_rip = (c->rip + i->len) & ipmask;
         enum x86_status st = i->fn(c, i);
         if (__builtin_expect(st == X86_OK, 1)) {
+            /* A rep instruction that paused runs again: not retired yet. */
             if (__builtin_expect(c->next_rip == c->rip, 0))
-                break; /* a rep instruction paused: it runs again, not yet retired */
+                break;
             c->rip = c->next_rip;
-            done++;
-            if (__builtin_expect(t->log_n != 0, 0))
-                t->log_n = t->log_pos = 0;
-            c->io_answered = false;
-            if (__builtin_expect(c->end_block, 0)) {
-                c->end_block = false;
-                break; /* the rest of this block may be stale */
+            if (__builtin_expect(c->attention, 0) && retire_attention(t)) {
+                i++;
+                break;
             }
             continue;
         }
         if (st == X86_BRANCH) {
             c->rip = c->next_rip;
-            done++;
-            t->log_n = t->log_pos = 0;
-            c->io_answered = false;
-            c->end_block = false;
-            budget_cut = budget_cut && k + 1 == n;
+            if (c->attention)
+                retire_attention(t);
+            i++;
+            budget_cut = budget_cut && i == end;
             break;
         }
         if (st == X86_EXIT && c->exit_reason == X86_EXIT_HLT)
-            done++; /* hlt completed (it moved rip itself) */
+            i++; /* hlt retired (it moved rip itself) */
         *st_out = st;
-        end = END_STATUS;
+        how = END_STATUS;
         budget_cut = false;
         break;
     }
+    unsigned done = (unsigned)(i - tb->insn);
     t->instructions += done;
     if (t->budget_on)
         t->budget -= done;
-    if (end == END_NEXT && budget_cut && t->budget == 0)
+    if (how == END_NEXT && budget_cut && t->budget == 0)
         return END_BUDGET;
-    return end;
+    return how;
 }
 
 static void lock_machine(struct tcg_machine *tm)
@@ -571,7 +581,7 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
 
     lock_machine(tm);
     if (t->pending != PENDING_NONE) {
-        c->io_answered = true;
+        c->io_answered = c->attention = true;
         c->io_value = t->pending == PENDING_IO ? exit->u.io.value : exit->u.mmio.value;
         t->pending = PENDING_NONE;
     }

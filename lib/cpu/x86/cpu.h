@@ -173,6 +173,9 @@ struct x86_cpu {
     /* End the block after the current instruction: a store invalidated
      * translated code, or a device callback asked the vCPU to stop. */
     bool end_block;
+    /* Set with end_block, io_answered or an MMIO replay log: the run loop
+     * looks at this one flag after each instruction. */
+    bool attention;
 
     struct vx_tlb tlb;
     const struct x86_mem_ops *mem;

@@ -463,6 +463,7 @@ prefixes_done:
         __atomic_fetch_add(&x86_ud_count, 1, __ATOMIC_RELAXED);
     } else {
         i.fn = d->fn;
+        i.fn = x86_specialize_alu(&i);
     }
     *out = i;
     return (int)i.len;

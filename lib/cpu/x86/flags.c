@@ -125,6 +125,18 @@ bool x86_cond(const struct x86_cpu *c, unsigned cc)
 {
     bool r;
     const struct x86_lazy *l = &c->lazy;
+    /* ZF and SF follow from the result whatever the operation (for mul and
+     * shifts too, in this model): the loop-closing jnz after dec/sub/add
+     * needs nothing else. */
+    if (l->op != CC_EFLAGS && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+        uint64_t res = l->res & x86_mask(l->size);
+        r = (cc >> 1) == 2 ? res == 0 : (res >> (l->size * 8 - 1)) & 1;
+        return (cc & 1) ? !r : r;
+    }
+    if ((cc >> 1) == 1 && l->op == CC_ADD) {
+        r = (l->res & x86_mask(l->size)) < (l->src & x86_mask(l->size));
+        return (cc & 1) ? !r : r;
+    }
     /* The common cases without computing every flag. */
     if (l->op == CC_SUB || l->op == CC_LOGIC) {
         uint64_t m = x86_mask(l->size);

@@ -123,6 +123,10 @@ X86_OP(op_outs);       /* 6e 6f */
 X86_OP(op_in);         /* e4 e5 (imm8 port), ec ed (dx) */
 X86_OP(op_out);        /* e6 e7 (imm8 port), ee ef (dx) */
 
+/* Decode-time specialisation: a faster handler for the same instruction
+ * (register forms of 32/64-bit ALU operations), or i->fn itself. */
+x86_handler x86_specialize_alu(const struct x86_insn *i);
+
 /* Shared checks. */
 /* In/out/ins/outs allowed at this CPL and IOPL (the TSS I/O bitmap when
  * CPL > IOPL)? X86_OK or #GP(0). */

@@ -15,8 +15,8 @@
 enum { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP };
 
 /* a op b with the lazy flags set; CMP computes without a result to store. */
-static inline uint64_t alu(struct x86_cpu *c, unsigned op, unsigned size, uint64_t a,
-                           uint64_t b)
+static inline __attribute__((always_inline)) uint64_t alu(struct x86_cpu *c, unsigned op,
+                                                         unsigned size, uint64_t a, uint64_t b)
 {
     uint64_t m = x86_mask(size), r, cin;
     switch (op) {
@@ -59,7 +59,7 @@ struct rmw {
     uint64_t lin;
 };
 
-static inline enum x86_status rmw_read(struct x86_cpu *c, const struct x86_insn *i,
+static inline __attribute__((always_inline)) enum x86_status rmw_read(struct x86_cpu *c, const struct x86_insn *i,
                                        unsigned size, struct rmw *w, uint64_t *val)
 {
     if (!i->mem) {
@@ -73,7 +73,7 @@ static inline enum x86_status rmw_read(struct x86_cpu *c, const struct x86_insn 
     return x86_load_lin(c, w->lin, size, val);
 }
 
-static inline enum x86_status rmw_write(struct x86_cpu *c, const struct x86_insn *i,
+static inline __attribute__((always_inline)) enum x86_status rmw_write(struct x86_cpu *c, const struct x86_insn *i,
                                         unsigned size, const struct rmw *w, uint64_t val)
 {
     if (!i->mem) {
@@ -85,7 +85,7 @@ static inline enum x86_status rmw_write(struct x86_cpu *c, const struct x86_insn
 
 /* A store to memory can fault after the flags were set: faults restart the
  * instruction, so the flags must be put back. */
-static inline enum x86_status rmw_alu(struct x86_cpu *c, const struct x86_insn *i, unsigned op,
+static inline __attribute__((always_inline)) enum x86_status rmw_alu(struct x86_cpu *c, const struct x86_insn *i, unsigned op,
                                       uint64_t b)
 {
     unsigned size = i->opsize;
@@ -380,4 +380,88 @@ X86_OP(op_salc)
 {
     c->regs[R_AX] = (c->regs[R_AX] & ~0xffull) | (x86_cf(c) ? 0xff : 0);
     return X86_OK;
+}
+
+/* ---- register forms specialised at decode time ------------------------------
+ * The generic handlers above pick the operation and width at run time; the
+ * common register-to-register and register-immediate forms of 32 and 64 bits
+ * get a handler each, with both known at compile time. */
+
+#define SPEC_GET(size, r) ((size) == 8 ? c->regs[r] : (uint32_t)c->regs[r])
+
+#define SPEC_ALU(op, size)                                                        \
+    static enum x86_status alu_rr_##op##_##size(struct x86_cpu *c,                \
+                                                const struct x86_insn *i)         \
+    { /* op r/m(reg), reg */                                                      \
+        uint64_t r = alu(c, op, size, SPEC_GET(size, i->rm), SPEC_GET(size, i->reg)); \
+        if (op != ALU_CMP)                                                        \
+            c->regs[i->rm] = r;                                                   \
+        return X86_OK;                                                            \
+    }                                                                             \
+    static enum x86_status alu_ri_##op##_##size(struct x86_cpu *c,                \
+                                                const struct x86_insn *i)         \
+    { /* op r/m(reg), imm */                                                      \
+        uint64_t r = alu(c, op, size, SPEC_GET(size, i->rm), i->imm & x86_mask(size)); \
+        if (op != ALU_CMP)                                                        \
+            c->regs[i->rm] = r;                                                   \
+        return X86_OK;                                                            \
+    }                                                                             \
+    static enum x86_status alu_ai_##op##_##size(struct x86_cpu *c,                \
+                                                const struct x86_insn *i)         \
+    { /* op eax/rax, imm */                                                       \
+        uint64_t r = alu(c, op, size, SPEC_GET(size, R_AX), i->imm & x86_mask(size)); \
+        if (op != ALU_CMP)                                                        \
+            c->regs[R_AX] = r;                                                    \
+        return X86_OK;                                                            \
+    }
+
+#define SPEC_SIZES(op) SPEC_ALU(op, 4) SPEC_ALU(op, 8)
+SPEC_SIZES(ALU_ADD)
+SPEC_SIZES(ALU_OR)
+SPEC_SIZES(ALU_ADC)
+SPEC_SIZES(ALU_SBB)
+SPEC_SIZES(ALU_AND)
+SPEC_SIZES(ALU_SUB)
+SPEC_SIZES(ALU_XOR)
+SPEC_SIZES(ALU_CMP)
+
+#define SPEC_ROW(form, size)                                                       \
+    { form##_ALU_ADD_##size, form##_ALU_OR_##size, form##_ALU_ADC_##size,          \
+      form##_ALU_SBB_##size, form##_ALU_AND_##size, form##_ALU_SUB_##size,         \
+      form##_ALU_XOR_##size, form##_ALU_CMP_##size }
+
+static const x86_handler spec_rr[2][8] = { SPEC_ROW(alu_rr, 4), SPEC_ROW(alu_rr, 8) };
+static const x86_handler spec_ri[2][8] = { SPEC_ROW(alu_ri, 4), SPEC_ROW(alu_ri, 8) };
+static const x86_handler spec_ai[2][8] = { SPEC_ROW(alu_ai, 4), SPEC_ROW(alu_ai, 8) };
+
+#define SPEC_INCDEC(name, size, delta, ccop)                                      \
+    static enum x86_status name(struct x86_cpu *c, const struct x86_insn *i)      \
+    {                                                                             \
+        unsigned r_ = i->opcode == 0xff ? i->rm : i->reg;                         \
+        uint64_t r = (SPEC_GET(size, r_) + (delta)) & x86_mask(size);             \
+        set_incdec(c, ccop == CC_DEC, size, r);                                   \
+        c->regs[r_] = r;                                                          \
+        return X86_OK;                                                            \
+    }
+SPEC_INCDEC(inc_r_4, 4, 1, CC_INC)
+SPEC_INCDEC(inc_r_8, 8, 1, CC_INC)
+SPEC_INCDEC(dec_r_4, 4, -1ull, CC_DEC)
+SPEC_INCDEC(dec_r_8, 8, -1ull, CC_DEC)
+
+x86_handler x86_specialize_alu(const struct x86_insn *i)
+{
+    if ((i->opsize != 4 && i->opsize != 8) || i->lock)
+        return i->fn;
+    unsigned w = i->opsize == 8;
+    if (i->fn == op_alu_rm_r && !i->mem)
+        return spec_rr[w][(i->opcode >> 3) & 7];
+    if (i->fn == op_alu_rm_imm && !i->mem)
+        return spec_ri[w][i->sub];
+    if (i->fn == op_alu_a_imm)
+        return spec_ai[w][(i->opcode >> 3) & 7];
+    if ((i->fn == op_inc_dec_rm && !i->mem) || i->fn == op_inc_dec_r) {
+        bool dec = i->fn == op_inc_dec_r ? (i->opcode & 8) : i->sub == 1;
+        return dec ? (w ? dec_r_8 : dec_r_4) : (w ? inc_r_8 : inc_r_4);
+    }
+    return i->fn;
 }

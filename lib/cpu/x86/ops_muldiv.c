@@ -1,19 +1,26 @@
 /*
  * Multiplication and division: mul, the three imul forms, div and idiv.
  *
- * Flags (SDM vol. 2). "u" = undefined by the SDM (the differential tester
- * masks it); what this model gives for it is in parentheses.
+ * Flags after each (SDM vol. 2). "u" marks what the SDM leaves undefined
+ * (the differential tester masks it); in brackets what this model gives,
+ * which is what Intel hardware gives (tests/check_x86_shift.c compares
+ * with the host CPU) except where marked "!".
  *
- *   instruction           CF = OF                         SF ZF PF AF
- *   mul                   high half != 0                  u (flags.c CC_MUL:
- *   imul (one operand)    high half != sign of low half     SF/ZF/PF of the
- *   imul r, r/m [, imm]   truncated != full product         low half, AF 0)
- *   div / idiv            u (all six kept as they were)
+ *   instruction          CF = OF                        SF       ZF     PF       AF
+ *   mul                  high half != 0                 u[low]   u[!]   u[low]   u[0]
+ *   imul (one operand)   high half != sign of low half  u[low]   u[!]   u[low]   u[0]
+ *   imul r, r/m [, imm]  truncated != full product      u[low]   u[!]   u[low]   u[0]
+ *   div, idiv            u[-]                           u[-]     u[-]   u[-]     u[-]
+ *
+ *   [low]: from the low half of the product (the destination for imul
+ *   r, r/m), as flags.c's CC_MUL/CC_IMUL compute it. [-]: unchanged.
+ *   ! flags.c gives ZF = (low half == 0); Intel clears ZF.
  *
  * div and idiv raise #DE for a zero divisor and for a quotient that does
  * not fit the destination (including INT_MIN / -1), before changing
  * anything. The 128-bit arithmetic of the 64-bit forms uses __int128 where
- * the compiler has it and portable 64-bit code elsewhere.
+ * the compiler has it and portable 64-bit code elsewhere (VX_NO_INT128
+ * forces the latter, for testing).
  */
 #include "config.h"
 

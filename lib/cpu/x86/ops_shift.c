@@ -26,7 +26,8 @@
  *   (a) Intel sets OF as a 1-bit shift of the original operand would,
  *       whatever the count: rol MSB^MSB-1, ror MSB^LSB, rcl MSB^MSB-1,
  *       rcr MSB^CF, shr MSB, sar 0, shld MSB^MSB-1 of the destination,
- *       shrd MSB(dest)^LSB(src); so does this model.
+ *       shrd MSB(dest)^LSB(src); except rol/ror of a register by an
+ *       immediate (c0/c1) other than 1, which keep OF. So does this model.
  *   (b) an 8/16-bit rcl/rcr whose count is a multiple of 9/17 rotates
  *       nothing: CF is kept, and OF too (Intel; so here).
  *   (c) u when n >= the width (8/16-bit operands); here and on Intel, the
@@ -93,11 +94,12 @@ static inline uint64_t msb(uint64_t v, unsigned bits)
     return (v >> (bits - 1)) & 1;
 }
 
-/* Replace CF and OF, keeping the other flags (rotates, bt). */
-static inline void set_cf_of(struct x86_cpu *c, uint64_t cf, uint64_t of)
+/* Replace CF and OF, keeping the other flags (rotates). of < 0: keep OF. */
+static inline void set_cf_of(struct x86_cpu *c, uint64_t cf, int of)
 {
     x86_flush_flags(c);
-    c->flags = (c->flags & ~(uint64_t)(F_CF | F_OF)) | (cf ? F_CF : 0) | (of ? F_OF : 0);
+    uint64_t keep = of < 0 ? ~(uint64_t)F_CF : ~(uint64_t)(F_CF | F_OF);
+    c->flags = (c->flags & keep) | (cf ? F_CF : 0) | (of > 0 ? F_OF : 0);
 }
 
 static inline uint32_t szp(uint64_t res, unsigned size)
@@ -141,13 +143,15 @@ X86_OP(op_shift)
     if (n == 0)
         return rmw_write(c, i, size, &w, v);
 
+    /* rol/ror of a register by an immediate other than 1 keep OF (Intel). */
+    bool keep_of = !i->mem && (i->opcode & 0xfe) == 0xc0 && n != 1;
     switch (i->sub) {
     case SH_ROL: {
         unsigned k = n & (bits - 1);
         res = k ? ((v << k) | (v >> (bits - k))) & m : v;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, res & 1, msb(v, bits) ^ msb(v, bits - 1));
+        set_cf_of(c, res & 1, keep_of ? -1 : (int)(msb(v, bits) ^ msb(v, bits - 1)));
         return X86_OK;
     }
     case SH_ROR: {
@@ -155,7 +159,7 @@ X86_OP(op_shift)
         res = k ? ((v >> k) | (v << (bits - k))) & m : v;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, msb(res, bits), msb(v, bits) ^ (v & 1));
+        set_cf_of(c, msb(res, bits), keep_of ? -1 : (int)(msb(v, bits) ^ (v & 1)));
         return X86_OK;
     }
     case SH_RCL: {
@@ -167,7 +171,7 @@ X86_OP(op_shift)
         res = (shl64(v, k) | (cin << (k - 1)) | shr64(v, bits - k + 1)) & m;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, (v >> (bits - k)) & 1, msb(v, bits) ^ msb(v, bits - 1));
+        set_cf_of(c, (v >> (bits - k)) & 1, (int)(msb(v, bits) ^ msb(v, bits - 1)));
         return X86_OK;
     }
     case SH_RCR: {
@@ -178,7 +182,7 @@ X86_OP(op_shift)
         res = (shr64(v, k) | (cin << (bits - k)) | shl64(v, bits - k + 1)) & m;
         if ((st = rmw_write(c, i, size, &w, res)))
             return st;
-        set_cf_of(c, (v >> (k - 1)) & 1, msb(v, bits) ^ cin);
+        set_cf_of(c, (v >> (k - 1)) & 1, (int)(msb(v, bits) ^ cin));
         return X86_OK;
     }
     case SH_SHL:
@@ -209,9 +213,10 @@ X86_OP(op_shift)
 /*
  * shld/shrd. For counts up to the operand width the result is the
  * documented one. A 16-bit operand with a count of 17..31 is undefined by
- * the SDM; Intel hardware shifts the 48-bit value dest:src:dest (shld) or
- * dest:src:dest read from the other end (shrd), which is what the
- * three-part formulation below does for every count.
+ * the SDM; Intel hardware shifts the 48-bit value dest:src:dest (left:
+ * the result is its top 16 bits after the shift, right: its low 16 bits),
+ * which is what the 16-bit path below does for every count (checked
+ * against the host for all of them).
  */
 static enum x86_status shxd(struct x86_cpu *c, const struct x86_insn *i, bool left)
 {
