@@ -159,9 +159,11 @@ uint64_t bench_loop_digest(const struct bench_loop *l, const struct bench_regs *
  * cell whose digest differs fails. 0 and a note if the host cannot run it. */
 int bench_loop_expect(const struct bench_loop *l, uint64_t iters, uint64_t *digest,
                       struct bench_result *r);
-/* Fill r->ns (per instruction) and check the digest; 0 or -1. */
+/* Fill r->ns (per instruction) from the timed run's wall-clock ns and
+ * check the digest; 0 or -1. cpu_ns is the thread's CPU time over the same
+ * run: a share under 90% is noted under the table. */
 int bench_loop_finish(const struct bench_loop *l, uint64_t iters, uint64_t ns,
-                      uint64_t digest, struct bench_result *r);
+                      uint64_t cpu_ns, uint64_t digest, struct bench_result *r);
 
 /* ---- helpers (vxbench.c) -------------------------------------------- */
 
@@ -172,6 +174,9 @@ uint64_t bench_cpu_ns(void);
 /* Open file descriptors of the process: VM and vCPU fds that a background
  * teardown has not closed yet are still counted. */
 int bench_open_fds(void);
+/* CPU time of the calling thread: with bench_now_ns() around a timed run,
+ * the share of a CPU the run had (less than all of it on a busy host). */
+uint64_t bench_thread_ns(void);
 void bench_note(struct bench_result *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void bench_phase(struct bench_result *r, const char *name, double ns);

@@ -3,6 +3,7 @@
  * accelerator; the column picks it. Written as an application would write
  * it, through the public API only.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,6 +66,24 @@ static int enter_ring3(vx_machine *m, vx_vcpu *v, struct bench_result *r)
     return 0;
 }
 
+/* The registers of a loop guest's run: its inputs, entry, stack, IOPL 3 in
+ * ring 3 (so the tail's `out` is allowed). */
+static int set_loop_regs(vx_vcpu *v, const struct bench_loop *l, int ring,
+                         const struct bench_regs *g, struct bench_result *r)
+{
+    vx_x86_regs regs = {
+        .rax = g->rax, .rbx = g->rbx, .rcx = g->rcx, .rdx = g->rdx,
+        .rsi = g->rsi, .rdi = g->rdi, .r8 = g->r8, .r9 = g->r9, .r10 = g->r10, .r11 = g->r11,
+        .rip = GUEST_CODE_GPA + l->entry,
+        .rsp = GUEST_STACK_TOP,
+        .rflags = 0x2 | (ring ? 0x3000 : 0),
+    };
+    int err = vx_vcpu_set_regs(v, &regs);
+    if (err)
+        return vx_fail(r, "vx_vcpu_set_regs", err);
+    return 0;
+}
+
 static int set_regs(vx_vcpu *v, int ring, uint64_t rcx, struct bench_result *r)
 {
     vx_x86_regs regs = {
@@ -82,9 +101,9 @@ static int set_regs(vx_vcpu *v, int ring, uint64_t rcx, struct bench_result *r)
 }
 
 static int load_guest(vx_machine *m, const uint8_t *code, size_t len, int ring,
-                      struct bench_result *r)
+                      uint64_t ram, struct bench_result *r)
 {
-    int err = vx_memory_map(m, 0, GUEST_RAM_SIZE, NULL, VX_MEM_RWX);
+    int err = vx_memory_map(m, 0, ram, NULL, VX_MEM_RWX);
     if (err)
         return vx_fail(r, "vx_memory_map", err);
     err = vx_load_flat(m, GUEST_CODE_GPA, code, len);
@@ -116,15 +135,17 @@ int vx_out_loop(const struct bench_ctx *ctx, struct bench_result *r)
         vx_fail(r, "vx_pio_register", err);
         goto out;
     }
-    if (load_guest(m, guest_out_loop, guest_out_loop_len, ring, r) ||
+    if (load_guest(m, guest_out_loop, guest_out_loop_len, ring, GUEST_RAM_SIZE, r) ||
         set_regs(v, ring, o->out_count, r))
         goto out;
 
     uint64_t calls = bench_sink_count;
+    uint64_t insns = vx_vcpu_instructions(v);
     vx_exit ex = { .size = sizeof(ex) };
     uint64_t t0 = bench_now_ns();
     err = vx_vcpu_run(v, &ex);
     uint64_t t1 = bench_now_ns();
+    insns = vx_vcpu_instructions(v) - insns;
     if (err) {
         vx_fail(r, "vx_vcpu_run", err);
         goto out;
@@ -139,9 +160,111 @@ int vx_out_loop(const struct bench_ctx *ctx, struct bench_result *r)
                    (unsigned long long)o->out_count);
         goto out;
     }
+    /* tcg counts what retired: 3 per out (out, dec, jnz) and the `mov`
+     * before the final out, which exits before it retires. */
+    if (ctx->col == COL_TCG && insns != 3 * o->out_count + 1) {
+        bench_note(r, "vx_vcpu_instructions counted %llu, the guest ran %llu",
+                   (unsigned long long)insns, (unsigned long long)(3 * o->out_count + 1));
+        goto out;
+    }
     /* Divide as the bare column does: every out plus the final one. */
     r->ns = (double)(t1 - t0) / (double)(o->out_count + 1);
     rc = 0;
+out:
+    vx_machine_destroy(m);
+    return rc;
+}
+
+/* Run a loop guest to its tail: the `out` to END_PORT, unclaimed. */
+static int run_to_tail(vx_vcpu *v, struct bench_result *r)
+{
+    vx_exit ex = { .size = sizeof(ex) };
+    int err = vx_vcpu_run(v, &ex);
+    if (err)
+        return vx_fail(r, "vx_vcpu_run", err);
+    if (ex.reason != VX_EXIT_IO || ex.u.io.port != BENCH_END_PORT || !ex.u.io.is_write) {
+        bench_note(r, "unexpected exit %u (%s)", ex.reason, vx_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* A loop row. kvm always runs the guest in ring 3: a software KVM such as
+ * kvm_pvm emulates ring-0 code one instruction at a time (~270 ns each),
+ * while ring 3 runs on the CPU; on a hardware KVM the two run alike. tcg
+ * runs it in the row's ring. Only vx_vcpu_run to the tail is timed, after
+ * a warm-up run on the same machine. */
+int vx_loop(const struct bench_ctx *ctx, struct bench_result *r)
+{
+    const struct bench_loop *l = ctx->loop;
+    int ring = ctx->col == COL_KVM ? 3 : ctx->arg;
+    uint64_t iters = bench_loop_iters(l, ctx->opts);
+    vx_machine *m = NULL;
+    int rc = create_machine(ctx, ring ? VX_MACHINE_USER_ONLY : 0, &m, r);
+    if (rc)
+        return rc;
+
+    rc = -1;
+    vx_vcpu *v = vx_machine_vcpu(m, 0);
+    if (load_guest(m, l->code, l->len, ring, GUEST_LOOP_RAM_SIZE, r))
+        goto out;
+    uint8_t *data = vx_memory_ptr(m, GUEST_DATA_GPA, GUEST_DATA_SIZE);
+    if (!data) {
+        vx_fail(r, "vx_memory_ptr", VX_ERANGE);
+        goto out;
+    }
+    bench_loop_fill(data);
+
+    struct bench_regs g;
+    bench_loop_regs(l, BENCH_WARMUP_ITERS, GUEST_DATA_GPA, &g);
+    if (set_loop_regs(v, l, ring, &g, r) || run_to_tail(v, r))
+        goto out;
+
+    bench_loop_regs(l, iters, GUEST_DATA_GPA, &g);
+    if (set_loop_regs(v, l, ring, &g, r))
+        goto out;
+    uint64_t insns = vx_vcpu_instructions(v);
+    uint64_t c0 = bench_thread_ns();
+    uint64_t t0 = bench_now_ns();
+    if (run_to_tail(v, r))
+        goto out;
+    uint64_t ns = bench_now_ns() - t0;
+    uint64_t cpu = bench_thread_ns() - c0;
+    insns = vx_vcpu_instructions(v) - insns;
+
+    vx_x86_regs regs;
+    int err = vx_vcpu_get_regs(v, &regs);
+    if (err) {
+        vx_fail(r, "vx_vcpu_get_regs", err);
+        goto out;
+    }
+    g = (struct bench_regs){
+        .rax = regs.rax, .rbx = regs.rbx, .rcx = regs.rcx, .rdx = regs.rdx,
+        .rsi = regs.rsi, .rdi = regs.rdi, .r8 = regs.r8, .r9 = regs.r9, .r10 = regs.r10,
+        .r11 = regs.r11,
+    };
+    /* At an exit for an `out`, tcg leaves rip on the `out` (it completes
+     * at the next run) and KVM already past it (`out 0xf4, al` is 2 bytes). */
+    uint64_t tail = GUEST_CODE_GPA + l->tail;
+    if (regs.rip != tail && regs.rip != tail + 2) {
+        bench_note(r, "the run ended at rip 0x%llx, not at the tail 0x%llx",
+                   (unsigned long long)regs.rip, (unsigned long long)tail);
+        goto out;
+    }
+    uint64_t expect = l->insns_per_iter * iters;
+    if (ctx->col == COL_TCG) {
+        if (insns != expect) {
+            bench_note(r, "vx_vcpu_instructions counted %llu, the guest ran %llu",
+                       (unsigned long long)insns, (unsigned long long)expect);
+            goto out;
+        }
+        snprintf(r->info, sizeof(r->info),
+                 "%llu instructions (%llu x %llu), vx_vcpu_instructions agrees",
+                 (unsigned long long)expect, (unsigned long long)l->insns_per_iter,
+                 (unsigned long long)iters);
+    }
+    rc = bench_loop_finish(l, iters, ns, cpu, bench_loop_digest(l, &g, GUEST_DATA_GPA, data),
+                           r);
 out:
     vx_machine_destroy(m);
     return rc;

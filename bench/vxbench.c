@@ -38,6 +38,13 @@ uint64_t bench_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t bench_thread_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int bench_open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -76,6 +83,30 @@ int bench_sink_write(void *opaque, uint64_t addr, unsigned len, uint64_t value)
     return 0;
 }
 
+int bench_loop_finish(const struct bench_loop *l, uint64_t iters, uint64_t ns,
+                      uint64_t cpu_ns, uint64_t digest, struct bench_result *r)
+{
+    uint64_t want;
+    int rc = bench_loop_expect(l, iters, &want, r);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && digest != want) {
+        bench_note(r, "wrong result: digest %016llx, the native run gives %016llx",
+                   (unsigned long long)digest, (unsigned long long)want);
+        return -1;
+    }
+    r->note[0] = '\0';
+    r->ns = (double)ns / (double)(l->insns_per_iter * iters);
+    double share = ns ? (double)cpu_ns / (double)ns : 1;
+    if (share < 0.9) {
+        size_t used = strlen(r->info);
+        snprintf(r->info + used, sizeof(r->info) - used,
+                 "%sthe timed run had %.0f%% of a CPU (the host was busy)", used ? "; " : "",
+                 share * 100);
+    }
+    return 0;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const char *const col_names[BENCH_NCOLS] = {
@@ -90,23 +121,49 @@ struct workload {
     const char *name;
     const char *unit;     /* what one reported number is the cost of */
     double unit_ns;       /* nanoseconds in a printed unit: 1 or 1000 */
+    bool mips;            /* a loop row: print 1000 / ns (guest MIPS) and the
+                           * ratio to the native column */
     int arg;              /* handed to the cells as ctx->arg */
     bool ring3;           /* only with --ring3 */
+    const struct bench_loop *loop;
     bench_fn cell[BENCH_NCOLS];
 };
 
-/* Rows without cells are the workloads still to be written: they print "-"
- * across, so the table's shape is fixed and later numbers slot in. */
+/* The loop rows: kvm runs them in ring 3 (see vx_loop), tcg in the row's
+ * ring, Unicorn in its flat ring 0. */
+#define LOOP_ROW(l, label)                                                       \
+    {                                                                            \
+        .name = label, .unit = "MIPS", .unit_ns = 1, .mips = true, .loop = &l,   \
+        .cell = {                                                                \
+            [COL_NATIVE] = native_loop,                                          \
+            [COL_KVM] = vx_loop,                                                 \
+            [COL_TCG] = vx_loop,                                                 \
+            [COL_UNICORN] = uc_loop,                                             \
+        },                                                                       \
+    }
+/* With --ring3: tcg with the guest in ring 3 (user pages, IOPL 3); the
+ * native run again, for the ratio. */
+#define LOOP_ROW3(l, label)                                                      \
+    {                                                                            \
+        .name = label, .unit = "MIPS", .unit_ns = 1, .mips = true, .loop = &l,   \
+        .arg = 3, .ring3 = true,                                                 \
+        .cell = { [COL_NATIVE] = native_loop, [COL_TCG] = vx_loop },             \
+    }
+
 static const struct workload workloads[] = {
-    { .name = "ALU loop", .unit = "ns/iter", .unit_ns = 1 },
-    { .name = "memory loop", .unit = "ns/iter", .unit_ns = 1 },
-    { .name = "call/ret loop", .unit = "ns/iter", .unit_ns = 1 },
+    LOOP_ROW(bench_loop_alu, "ALU loop"),
+    LOOP_ROW(bench_loop_mem, "memory loop"),
+    LOOP_ROW(bench_loop_call, "call/ret loop"),
+    LOOP_ROW3(bench_loop_alu, "ALU loop, tcg ring 3"),
+    LOOP_ROW3(bench_loop_mem, "memory loop, tcg ring 3"),
+    LOOP_ROW3(bench_loop_call, "call/ret loop, tcg ring 3"),
     {
         .name = "out to callback, ring 0", .unit = "ns/exit", .unit_ns = 1, .arg = 0,
         .cell = {
             [COL_KVM_BARE] = bare_out_loop,
             [COL_KVM] = vx_out_loop,
             [COL_TCG] = vx_out_loop,
+            [COL_UNICORN] = uc_out_loop,
         },
     },
     {
@@ -124,6 +181,7 @@ static const struct workload workloads[] = {
             [COL_KVM_BARE] = bare_create_run_destroy,
             [COL_KVM] = vx_create_run_destroy,
             [COL_TCG] = vx_create_run_destroy,
+            [COL_UNICORN] = uc_create_run_destroy,
         },
     },
 };
@@ -171,8 +229,17 @@ static void print_header(const struct bench_opts *o)
     printf("vxbench, libvx %s, %s\n", vx_version_string(), date);
     printf("host: %s, %ld CPUs, Linux %s, KVM module: %s\n", cpu,
            sysconf(_SC_NPROCESSORS_ONLN), u.release, kvm);
-    printf("runs: %llu outs, %u machines, best of %u\n\n",
-           (unsigned long long)o->out_count, o->create_count, o->reps);
+    char load[64] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fgets(load, sizeof(load), f))
+            load[strcspn(load, "\n")] = '\0';
+        fclose(f);
+    }
+    printf("unicorn: %s; load average at start: %s\n", uc_bench_version(), load);
+    printf("runs: loops of ~%llu guest instructions, %llu outs, %u machines, best of %u\n\n",
+           (unsigned long long)o->loop_insns, (unsigned long long)o->out_count,
+           o->create_count, o->reps);
 }
 
 /* ---- running and printing -------------------------------------------------- */
@@ -184,6 +251,14 @@ static bool row_selected(const struct workload *wl, const struct bench_opts *o)
     if (o->only)
         return strstr(wl->name, o->only) != NULL;
     return !wl->ring3 || o->ring3;
+}
+
+/* A ratio to native with three significant digits: 1.00, 0.759, 0.00625. */
+static void print_ratio(double x)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%#.3g", x);
+    printf(" %10s", buf);
 }
 
 static void print_table(struct cell cells[][BENCH_NCOLS], const struct bench_opts *o)
@@ -200,7 +275,9 @@ static void print_table(struct cell cells[][BENCH_NCOLS], const struct bench_opt
         printf("%-26s %-10s", wl->name, wl->unit);
         for (int c = 0; c < BENCH_NCOLS; c++) {
             const struct cell *cl = &cells[w][c];
-            if (cl->state == CELL_OK)
+            if (cl->state == CELL_OK && wl->mips)
+                printf(" %10.1f", 1000.0 / cl->r.ns);
+            else if (cl->state == CELL_OK)
                 printf(" %10.1f", cl->r.ns / wl->unit_ns);
             else if (cl->state == CELL_FAILED)
                 printf(" %10s", "FAIL");
@@ -212,13 +289,54 @@ static void print_table(struct cell cells[][BENCH_NCOLS], const struct bench_opt
             printf(" %9.3f\n", vx->r.ns / bare->r.ns);
         else
             printf(" %9s\n", "-");
+
+        /* The loop rows: each column's speed as a fraction of native. */
+        const struct cell *native = &cells[w][COL_NATIVE];
+        if (!wl->mips || native->state != CELL_OK)
+            continue;
+        printf("%-26s %-10s", "", "x native");
+        for (int c = 0; c < BENCH_NCOLS; c++) {
+            const struct cell *cl = &cells[w][c];
+            if (cl->state == CELL_OK)
+                print_ratio(native->r.ns / cl->r.ns);
+            else
+                printf(" %10s", "-");
+        }
+        printf(" %9s\n", "-");
     }
 }
 
 /* Breakdowns, then the reasons for "-" and FAIL. The same reason for a whole
  * column (tcg not built) is printed once. */
-static void print_notes(struct cell cells[][BENCH_NCOLS])
+static void print_notes(struct cell cells[][BENCH_NCOLS], const struct bench_opts *o)
 {
+    bool any_loop = false;
+    for (size_t w = 0; w < NWORKLOADS; w++)
+        any_loop |= workloads[w].mips && row_selected(&workloads[w], o);
+    if (any_loop) {
+        printf("\nloop rows: guest MIPS of the timed run (after a warm-up run on the same "
+               "machine);\nkvm runs them in ring 3 (on a software KVM ring 0 is emulated), "
+               "tcg in ring 0\nunless the row says ring 3, Unicorn in its flat ring 0. "
+               "Every result matches native.\n");
+        for (size_t w = 0; w < NWORKLOADS; w++) {
+            const struct workload *wl = &workloads[w];
+            if (!wl->mips || wl->ring3 || !row_selected(wl, o))
+                continue;
+            printf("  %-14s %7llu instructions/iteration x %llu iterations = %llu\n",
+                   wl->loop->name, (unsigned long long)wl->loop->insns_per_iter,
+                   (unsigned long long)bench_loop_iters(wl->loop, o),
+                   (unsigned long long)(wl->loop->insns_per_iter *
+                                        bench_loop_iters(wl->loop, o)));
+        }
+    }
+    for (size_t w = 0; w < NWORKLOADS; w++) {
+        for (int c = 0; c < BENCH_NCOLS; c++) {
+            const struct cell *cl = &cells[w][c];
+            if (cl->state == CELL_OK && cl->r.info[0])
+                printf("  %s, %s: %s\n", workloads[w].name, col_names[c], cl->r.info);
+        }
+    }
+
     for (size_t w = 0; w < NWORKLOADS; w++) {
         for (int c = 0; c < BENCH_NCOLS; c++) {
             const struct cell *cl = &cells[w][c];
@@ -256,11 +374,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vxbench [options]\n"
-            "  -q, --quick          a short run: 10,000 outs, 100 machines, 1 run per cell\n"
+            "  -q, --quick          a short run: loops of 10M instructions, 10,000 outs,\n"
+            "                       100 machines, 1 run per cell\n"
+            "  -i, --insns N        guest instructions per loop run (default 100000000)\n"
             "  -o, --outs N         outs per run of the out rows (default 100000)\n"
             "  -m, --machines N     machines per run of the create row (default 1000)\n"
             "  -r, --reps N         runs per cell, the fastest is shown (default 3)\n"
-            "  -3, --ring3          add the out rows with the guest in ring 3\n"
+            "  -3, --ring3          add the rows with the guest in ring 3 under tcg (loops)\n"
+            "                       and under every accelerator (out)\n"
             "  -w, --workload TEXT  only the rows whose name contains TEXT (ring 3 too)\n"
             "  -v, --verbose        say which cell runs, as it runs\n"
             "  -h, --help\n");
@@ -279,9 +400,12 @@ static unsigned long long parse_count(const char *arg, const char *what)
 
 int main(int argc, char **argv)
 {
-    struct bench_opts o = { .out_count = 100000, .create_count = 1000, .reps = 3 };
+    struct bench_opts o = {
+        .loop_insns = 100000000, .out_count = 100000, .create_count = 1000, .reps = 3,
+    };
     static const struct option long_opts[] = {
         { "quick", no_argument, NULL, 'q' },
+        { "insns", required_argument, NULL, 'i' },
         { "outs", required_argument, NULL, 'o' },
         { "machines", required_argument, NULL, 'm' },
         { "reps", required_argument, NULL, 'r' },
@@ -292,13 +416,15 @@ int main(int argc, char **argv)
         { 0 },
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "qo:m:r:3w:vh", long_opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "qi:o:m:r:3w:vh", long_opts, NULL)) != -1) {
         switch (ch) {
         case 'q':
+            o.loop_insns = 10000000;
             o.out_count = 10000;
             o.create_count = 100;
             o.reps = 1;
             break;
+        case 'i': o.loop_insns = parse_count(optarg, "--insns"); break;
         case 'o': o.out_count = parse_count(optarg, "--outs"); break;
         case 'm': o.create_count = (unsigned)parse_count(optarg, "--machines"); break;
         case 'r': o.reps = (unsigned)parse_count(optarg, "--reps"); break;
@@ -333,7 +459,7 @@ int main(int argc, char **argv)
                 if (o.verbose)
                     fprintf(stderr, "vxbench: %s on %s, run %u\n", wl->name, col_names[c],
                             rep + 1);
-                struct bench_ctx ctx = { .opts = &o, .col = c, .arg = wl->arg };
+                struct bench_ctx ctx = { .opts = &o, .col = c, .arg = wl->arg, .loop = wl->loop };
                 struct bench_result r = { 0 };
                 int rc = wl->cell[c](&ctx, &r);
                 if (rc == 0 && (cl->state != CELL_OK || r.ns < cl->r.ns)) {
@@ -349,6 +475,6 @@ int main(int argc, char **argv)
     }
 
     print_table(cells, &o);
-    print_notes(cells);
+    print_notes(cells, &o);
     return failed ? 1 : 0;
 }

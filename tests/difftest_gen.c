@@ -747,30 +747,34 @@ static int mem_shape64(struct bld *b, struct mem *m, int64_t S, int off, int rsp
     case 2: {   /* base + index * scale + disp */
         int scale = (int)rn(b, 4);
         int base = -1, index = -1;
-        int start = (int)rn(b, (unsigned)n), start2 = (int)rn(b, (unsigned)n);
+        int s1 = (int)rn(b, (unsigned)n), s2 = (int)rn(b, (unsigned)n);
         for (int i = 0; i < n && base < 0; i++) {
-            int r = (start + i) % n;
+            int r = (s1 + i) % n;
             if (cand_reg(b, r, 0) && b->r[r].rel)
                 base = r;
         }
         for (int i = 0; i < n && index < 0; i++) {
-            int r = (start2 + i) % n;
-            if (cand_reg(b, r, 1) && (m->asz != 64 || !b->r[r].rel) &&
-                (m->asz != 64 || (int64_t)b->r[r].v < 0x10000 || (int64_t)b->r[r].v > -0x10000))
-                index = r;
-        }
-        if (index >= 0 && m->asz == 64) {
-            int64_t v = (int64_t)b->r[index].v;
-            if (v > 0x10000 || v < -0x10000)
-                index = -1;
+            int r = (s2 + i) % n;
+            if (!cand_reg(b, r, 1) || r == base)
+                continue;
+            if (m->asz == 64) {
+                int64_t v = (int64_t)b->r[r].v;
+                if (b->r[r].rel || v > 0x10000 || v < -0x10000)
+                    continue;
+            }
+            index = r;
         }
         if (base < 0)
             base = setup_ptr(b, (int64_t)off - S - (int64_t)rn(b, 256), 0);
-        if (index < 0 || index == base) {
+        if (base < 0)
+            return 0;
+        if (index < 0) {
+            unsigned sv = b->avoid;
             b->avoid |= 1u << base;
             index = setup_small(b);
+            b->avoid = sv;
         }
-        if (base < 0 || index < 0 || b->fail)
+        if (index < 0 || b->fail)
             return 0;
         if (!try_shape(b, m, S, off, base, index, scale, rsp_adj))
             return 0;
@@ -1064,9 +1068,8 @@ static void simple_op(struct bld *b, unsigned avoid)
     }
     default: {
         struct op so = { .kind = OK_REG, .reg = s };
-        enc(b, &(struct ins){ .pf = w, .opc = { 0x89 }, .nopc = 1, .regf = r, .regk = RK_REG,
+        enc(b, &(struct ins){ .pf = w, .opc = { 0x8b }, .nopc = 1, .regf = r, .regk = RK_REG,
                               .rm = &so });
-        (void)o;
         clob(b, r);
         break;
     }
@@ -1202,10 +1205,9 @@ static void t_alu(struct bld *b, int p)
         break;
     }
     }
-    if (op == 2 || op == 3 || (op != 2 && op != 3)) /* inject: adc -> add, sbb -> sub */
-        b->in->bug_off = -1;
+    /* --inject-bug: the second machine runs add for adc and sub for sbb */
     if ((op == 2 || op == 3) && !b->fail) {
-        /* the opcode byte is the last byte before ModRM/imm: find it */
+        /* skip the prefixes to the opcode byte */
         int at = b->last_ins;
         while (b->in->bytes[at] == 0x66 || b->in->bytes[at] == 0xf0 || b->in->bytes[at] == 0x67 ||
                b->in->bytes[at] == 0x2e || b->in->bytes[at] == 0x3e || b->in->bytes[at] == 0x26 ||
@@ -1215,9 +1217,7 @@ static void t_alu(struct bld *b, int p)
         uint8_t opc = b->in->bytes[at];
         if (opc < 0x40) {
             b->in->bug_off = (int16_t)at;
-            b->in->bug_xor = 0x10;  /* adc (0x10..) -> add (0x00..), sbb (0x18..) -> sub (0x28..)? */
-            if (op == 3)
-                b->in->bug_xor = 0x30;
+            b->in->bug_xor = op == 2 ? 0x10 : 0x30;   /* 0x10.. -> 0x00.., 0x18.. -> 0x28.. */
         } else {
             b->in->bug_off = (int16_t)(at + 1);   /* ModRM: /2 -> /0, /3 -> /5 */
             b->in->bug_xor = op == 2 ? 0x10 : 0x30;
@@ -1264,9 +1264,8 @@ static void t_unary(struct bld *b, int p)
     if (is_mem(&rm) && chance(b, 4))
         pf |= PF_LOCK;
     uint8_t opc = p < 2 ? (uint8_t)(0xfe + (w != W8)) : (uint8_t)(0xf6 + (w != W8));
-    int digit = p < 2 ? p : p;   /* inc /0, dec /1, not /2, neg /3 */
-    enc(b, &(struct ins){ .pf = pf, .opc = { opc }, .nopc = 1, .regf = digit, .regk = RK_DIGIT,
-                          .rm = &rm });
+    enc(b, &(struct ins){ .pf = pf, .opc = { opc }, .nopc = 1, .regf = p, .regk = RK_DIGIT,
+                          .rm = &rm });   /* inc /0, dec /1, not /2, neg /3 */
     if (!is_mem(&rm))
         clob(b, rm.reg);
     if (p < 2)
@@ -1313,12 +1312,14 @@ static void t_div(struct bld *b, int p)
     int bits = wbits(w);
     unsigned pf = wpf(w);
     b->avoid |= (1u << R_AX) | (1u << R_DX);
+    /* signed: 0 sign-extends the dividend (cbw/cwd/cdq/cqo), 1 zeroes the
+     * high half, 2 sets it to all ones; 1 and 2 need |divisor| >= 3 */
     int variant = sgn ? (int)rn(b, 3) : 0;
-    /* divisor */
+    int mem = chance(b, 2);
     uint64_t d;
     for (;;) {
         d = ival(b, bits);
-        if (w == W64 && chance(b, 2))
+        if (w == W64 && (mem || chance(b, 2)))
             d = (uint64_t)sx32(d);   /* what mov m64, imm32 can store */
         int64_t sd = bits == 64 ? (int64_t)d : (int64_t)(d << (64 - bits)) >> (64 - bits);
         if (d == 0)
@@ -1330,23 +1331,11 @@ static void t_div(struct bld *b, int p)
         break;
     }
     struct op rm = { 0 };
-    if (chance(b, 2)) {
-        mk_mem(b, &rm, wbytes(w), 1, MF_WRITE, 0);
-        if (b->fail)
+    if (mem) {
+        if (!mk_mem(b, &rm, wbytes(w), 1, MF_WRITE, 0))
             return;
-        uint64_t st = d;
-        if (w == W64 && (int64_t)d != sx32(d))
-            st = d & 0x7fffffff ? d & 0x7fffffff : 3;   /* m64 takes a sign-extended imm32 */
-        d = w == W64 ? (uint64_t)sx32(st) : st;
-        if (sgn && w == W64) {
-            int64_t sd = (int64_t)d;
-            if ((variant == 0 && sd == -1) || (variant != 0 && sd > -3 && sd < 3))
-                d = 7, st = 7;
-        }
-        if (!sgn && d == 0)
-            d = st = 5;
         enc(b, &(struct ins){ .pf = pf, .opc = { (uint8_t)(0xc6 + (w != W8)) }, .nopc = 1,
-                              .regf = 0, .regk = RK_DIGIT, .rm = &rm, .imm = st,
+                              .regf = 0, .regk = RK_DIGIT, .rm = &rm, .imm = d,
                               .immsz = immsz_for(w) });
     } else {
         rm.kind = OK_REG;
@@ -1367,29 +1356,21 @@ static void t_div(struct bld *b, int p)
         clob(b, rm.reg);
     }
     /* the high half of the dividend */
-    int hreg = w == W8 ? R_AH : R_DX;
-    uint64_t hi;
-    if (!sgn) {
-        hi = r64(b) % d;
-    } else if (variant == 0) {
-        static const uint8_t ext[] = { 0x98, 0x99 };   /* cbw (8-bit) or cwd/cdq/cqo */
-        enc1(b, w == W8 ? PF_66 : wpf(w), ext[w != W8]);
-        hi = 0;
-        goto main;
+    if (sgn && variant == 0) {
+        enc1(b, w == W8 ? PF_66 : wpf(w), w == W8 ? 0x98 : 0x99);
     } else {
-        hi = variant == 1 ? 0 : wmask(bits);
+        uint64_t hi = !sgn ? r64(b) % d : variant == 1 ? 0 : wmask(bits);
+        if (w == W8)
+            enc(b, &(struct ins){ .opc = { 0xb0 }, .nopc = 1, .regf = R_AH, .regk = RK_OP8,
+                                  .imm = hi, .immsz = 1 });
+        else if (w == W64 && hi > 0xffffffffull)
+            enc(b, &(struct ins){ .pf = PF_W, .opc = { 0xb8 }, .nopc = 1, .regf = R_DX,
+                                  .regk = RK_OP, .imm = hi, .immsz = 8 });
+        else
+            enc(b, &(struct ins){ .pf = w == W16 ? PF_66 : 0, .opc = { 0xb8 }, .nopc = 1,
+                                  .regf = R_DX, .regk = RK_OP, .imm = hi,
+                                  .immsz = w == W16 ? 2 : 4 });
     }
-    if (w == W8)
-        enc(b, &(struct ins){ .opc = { 0xb0 }, .nopc = 1, .regf = R_AH, .regk = RK_OP8,
-                              .imm = hi, .immsz = 1 });
-    else if (w == W64 && hi > 0xffffffffull)
-        enc(b, &(struct ins){ .pf = PF_W, .opc = { 0xb8 }, .nopc = 1, .regf = hreg,
-                              .regk = RK_OP, .imm = hi, .immsz = 8 });
-    else
-        enc(b, &(struct ins){ .pf = w == W16 ? PF_66 : 0, .opc = { 0xb8 }, .nopc = 1,
-                              .regf = hreg, .regk = RK_OP, .imm = hi,
-                              .immsz = w == W16 ? 2 : 4 });
-main:
     enc(b, &(struct ins){ .pf = pf, .opc = { (uint8_t)(0xf6 + (w != W8)) }, .nopc = 1,
                           .regf = 6 + sgn, .regk = RK_DIGIT, .rm = &rm });
     clob(b, R_AX);
@@ -1841,9 +1822,8 @@ static void t_jmp_rm(struct bld *b, int p)
 /* enter N, L ; body ; leave */
 static void t_enter(struct bld *b, int p)
 {
-    (void)p;
     int sw = stackw(b, 0);
-    int level = (int)rn(b, 2);
+    int level = p;
     int n = chance(b, 3) ? 0 : (int)rn(b, 80);
     if (!stack_room(b, sw * (1 + level) + n, 0))
         return;
@@ -1970,18 +1950,28 @@ static void t_pushf(struct bld *b, int p)
     need_flags(b, F_ARITH);
     enc1(b, (w16 ? PF_66 : 0) | PF_NONOISE, 0x9c);
     fx(b, F_ARITH, 0, 0);
+    if (b->cfg->mask_if_iopl) {
+        /* this kvm pushes the host's IF and IOPL: clear them in the image */
+        struct op o = { .kind = OK_MEM };
+        o.m = (struct mem){ .asz = is64(b) ? 64 : 32, .base = R_SP, .index = R_NONE,
+                            .rm16 = -1 };
+        enc(b, &(struct ins){ .pf = (w16 ? PF_66 : is64(b) ? PF_W : 0) | PF_NONOISE,
+                              .opc = { 0x81 }, .nopc = 1, .regf = 4, .regk = RK_DIGIT, .rm = &o,
+                              .imm = ~(uint64_t)(F_IF | 0x3000), .immsz = w16 ? 2 : 4 });
+        fx(b, 0, F_ARITH & ~F_AF, F_AF);
+    }
     rsp_add(b, -sw);
     setform(b, 0, w16 ? W16 : is64(b) ? W64 : W32, 0);
 }
 
 /* A random rflags image popf may load in ring 3 with IOPL 3: arithmetic,
- * DF, NT, ID, IOPL (ignored in ring 3); never IF, TF or AC. */
+ * DF, ID, IOPL (ignored in ring 3); never IF, TF or AC. Not NT either:
+ * kvm_pvm does not keep NT across the host's interrupts, so it is no oracle
+ * for it. */
 static uint32_t rand_flags(struct bld *b)
 {
     uint32_t f = 2 | ((uint32_t)r64(b) & (F_ARITH | F_DF));
     f |= (uint32_t)rn(b, 4) << 12;
-    if (chance(b, 4))
-        f |= F_NT;
     if (chance(b, 4))
         f |= F_ID;
     return f;
@@ -2141,7 +2131,7 @@ static void t_moffs(struct bld *b, int p)
         int asz = is64(b) ? (alt ? 32 : 64) : (alt ? 16 : 32);
         if (!addr_ok(b, asz, S, off, size))
             continue;
-        enc(b, &(struct ins){ .pf = wpf(w) | (alt ? PF_67 : 0), .seg = seg,
+        enc(b, &(struct ins){ .pf = wpf(w) | (alt ? PF_67 : 0) | PF_NONOISE, .seg = seg,
                               .opc = { (uint8_t)(0xa0 + p * 2 + (w != W8)) }, .nopc = 1,
                               .immsz = asz / 8, .imm_rel = 1, .imm_mult = 1, .imm_add = off - S });
         if (!p)
@@ -2356,7 +2346,7 @@ static void t_xlat(struct bld *b, int p)
         if (!is64(b))
             v &= 0xffffffff;
         setup_mov(b, R_BX, (uint64_t)v, 1);
-        enc(b, &(struct ins){ .pf = (alt ? PF_67 : 0) | (is64(b) && chance(b, 3) ? PF_W : 0),
+        enc(b, &(struct ins){ .pf = (alt ? PF_67 : 0) | (is64(b) && chance(b, 3) ? PF_W : 0) | PF_NONOISE,
                               .seg = seg, .opc = { 0xd7 }, .nopc = 1 });
         clob(b, R_AX);
         setform(b, alt, W8, 1);
@@ -2372,8 +2362,6 @@ static void t_str(struct bld *b, int p)
 {
     int op = p & 7, rep = p >> 3;
     int w = pick_w(b, WM_ALL);
-    if (w == W8)
-        b->legacy8 = 1;
     int size = wbytes(w);
     int alt = chance(b, 4);
     int asz = is64(b) ? (alt ? 32 : 64) : (alt ? 16 : 32);
@@ -2564,6 +2552,7 @@ const struct tmpl dt_templates[] = {
     { "call_r", t_call, 2, T_BOTH, 0 },
     { "call_m", t_call, 3, T_BOTH, 0 },
     { "enter_leave", t_enter, 0, T_BOTH, 0 },
+    { "enter1_leave", t_enter, 1, T_BOTH, 1 },
     { "push_r", t_push_r, 0, T_BOTH, 0 },
     { "pop_r", t_pop_r, 0, T_BOTH, 0 },
     { "push_imm8", t_push_imm, 0, T_BOTH, 0 },
@@ -2749,8 +2738,6 @@ void dt_generate(const struct gen_cfg *cfg, uint64_t seed, struct seq *s)
         }
     }
     s->init_flags = 2 | F_IOPL3 | ((uint32_t)r64(&b) & (F_ARITH | F_DF));
-    if (chance(&b, 8))
-        s->init_flags |= F_NT;
     if (chance(&b, 8))
         s->init_flags |= F_ID;
 

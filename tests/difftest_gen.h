@@ -164,6 +164,7 @@ struct gen_cfg {
     int ring;
     int maxlen;              /* instances per sequence, at most SEQ_MAX */
     const uint8_t *enabled;  /* per template: may be generated */
+    int mask_if_iopl;        /* the oracle's pushf shows the host's IF and IOPL */
 };
 
 /* The splitmix64 step: seeds and hashes. */

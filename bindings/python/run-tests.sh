@@ -16,6 +16,18 @@ if test ! -f "$LIBVX_LIBRARY"; then
     echo "FAIL: $LIBVX_LIBRARY was not built"
     exit 1
 fi
+# A sanitizer build of libvx (CI's -fsanitize=address,undefined) needs its
+# runtimes loaded before anything else in the python3 process; and python3
+# itself is not built for LeakSanitizer, whose report at exit would be
+# Python's, not libvx's.
+sanitizers=$(LC_ALL=C ldd "$LIBVX_LIBRARY" 2>/dev/null |
+    awk '$1 ~ /^lib(asan|ubsan|tsan|lsan)\.so/ && $3 ~ /^\// { printf "%s%s", sep, $3; sep = ":" }')
+if test -n "$sanitizers"; then
+    LD_PRELOAD="$sanitizers${LD_PRELOAD:+:$LD_PRELOAD}"
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    export LD_PRELOAD ASAN_OPTIONS
+    echo "libvx is a sanitizer build: preloading $sanitizers"
+fi
 PYTHONPATH="$abs_top_srcdir/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
 # The source tree may be read-only (make distcheck): no __pycache__ there.
 PYTHONDONTWRITEBYTECODE=1

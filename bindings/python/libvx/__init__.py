@@ -38,6 +38,19 @@ The pieces:
 * Errors: :class:`Error` and its subclasses, one per ``VX_E*`` code
   (:mod:`libvx.errors`).
 
+Coming from Unicorn (``m`` a Machine, ``v = m.vcpu``)::
+
+    Uc(UC_ARCH_X86, UC_MODE_64)        Machine(); v.set_mode("long64", tables_gpa)
+    uc.mem_map(addr, size, perms)      view = m.map(gpa, size, "rwx")   # a memoryview
+    uc.mem_write(a, d), mem_read(a, n) m.write(gpa, data), m.read(gpa, size)
+    uc.reg_write(UC_X86_REG_RAX, x)    v.regs.rax = x
+    uc.hook_add(UC_HOOK_INSN, f, ..,   m.on_pio(port, count, write=f, read=g)
+                UC_X86_INS_OUT)
+    UC_HOOK_MEM_READ/WRITE_UNMAPPED    m.on_mmio(gpa, size, read=g, write=f)
+    uc.emu_start(begin, until, 0, n)   v.regs.rip = begin; v.set_budget(n)  # tcg
+                                       e = v.run()   # until hlt, unclaimed I/O...
+    uc.emu_stop()                      v.stop()      # from any thread too
+
 Exceptions in callbacks: a device callback that raises stops its vCPU (the
 C callback returns non-zero, so libvx ends the run with VX_EXIT_INTERNAL),
 and :meth:`Vcpu.run` re-raises the original exception. Ctrl-C inside a

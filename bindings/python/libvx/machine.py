@@ -221,8 +221,17 @@ class Device:
         return f"<libvx.Device {what} {self.base:#x}+{self.size:#x}{state}>"
 
 
-def _destroy(ptr: int, vcpu_ptrs: List[int], keys: List[int], regions: Dict) -> None:
-    # The machine's finalizer: also runs for a Machine never closed.
+def _destroy(
+    ptr: int, vcpu_ptrs: List[int], keys: List[int], regions: Dict, running: List[set]
+) -> None:
+    # The machine's finalizer: close(), garbage collection, or interpreter
+    # exit. Only at exit can a vCPU still be running (in a daemon thread):
+    # destroying the machine under it would crash, so stop it and leave the
+    # machine to the process's end.
+    if any(running):
+        for p in vcpu_ptrs:
+            lib().vx_vcpu_stop(p)
+        return
     for region in regions.values():
         region.release_views()
     for key in keys:
@@ -285,18 +294,21 @@ class Machine:
         rc = L.vx_machine_create(ctypes.byref(opts), ctypes.byref(out))
         if rc:
             raise from_call(rc, "vx_machine_create")
-        self._ptr = out.value
+        ptr: int = out.value  # type: ignore[assignment]  # not NULL on success
+        self._ptr = ptr
         # The finalizer holds the regions too, so guest memory outlives the
         # C machine however the Machine object dies.
+        running: List[set] = []
         self._finalizer = weakref.finalize(
-            self, _destroy, self._ptr, self._vcpu_ptrs, self._keys, self._regions
+            self, _destroy, ptr, self._vcpu_ptrs, self._keys, self._regions, running
         )
-        count = L.vx_machine_vcpu_count(self._ptr)
+        count = L.vx_machine_vcpu_count(ptr)
         vs = []
         for i in range(count):
-            p = L.vx_machine_vcpu(self._ptr, i)
+            p = L.vx_machine_vcpu(ptr, i)
             self._vcpu_ptrs.append(p)
             vs.append(Vcpu(self, p))
+            running.append(vs[-1]._running)
         self._vcpus: Tuple[Vcpu, ...] = tuple(vs)
         self.flags = MachineFlags(f)
 
@@ -621,12 +633,12 @@ class Machine:
             ops.write = _callbacks.WRITE_TRAMPOLINE
         if space == "pio":
             rc = self._L.vx_pio_register(m, base, size, ctypes.byref(ops), key)
-            fn = "vx_pio_register"
+            function = "vx_pio_register"
         else:
             rc = self._L.vx_mmio_register(m, base, size, ctypes.byref(ops), key)
-            fn = "vx_mmio_register"
+            function = "vx_mmio_register"
         if rc:
-            err = from_call(rc, fn)
+            err = from_call(rc, function)
             _callbacks.drop_key(key)
             raise err
         dev._key = key

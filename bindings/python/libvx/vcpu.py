@@ -145,10 +145,18 @@ class Exit:
         e._seq = seq
         if reason == ExitReason.IO:
             io = s.u.io
-            e.port, e.len, e.is_write, e._value = io.port, io.len, bool(io.is_write), io.value
+            e.port, e.len, e.is_write = io.port, io.len, bool(io.is_write)
+            if e.is_write:
+                e._value = io.value
+            else:
+                io.value = 0  # a read not answered completes with 0
         elif reason == ExitReason.MMIO:
             mm = s.u.mmio
-            e.gpa, e.len, e.is_write, e._value = mm.gpa, mm.len, bool(mm.is_write), mm.value
+            e.gpa, e.len, e.is_write = mm.gpa, mm.len, bool(mm.is_write)
+            if e.is_write:
+                e._value = mm.value
+            else:
+                mm.value = 0
         elif reason == ExitReason.SHUTDOWN:
             sd = s.u.shutdown
             try:
@@ -178,7 +186,8 @@ class Exit:
 
     @property
     def value(self) -> Optional[int]:
-        """IO/MMIO: the value written, or (settable) the value a read gets."""
+        """IO/MMIO: the value written; for a read, None until set (settable:
+        the value the read gets when the vCPU runs again; unset, it gets 0)."""
         return self._value
 
     @value.setter
@@ -205,7 +214,7 @@ class Exit:
         if r == ExitReason.IO or r == ExitReason.MMIO:
             where = f"port={self.port:#x}" if r == ExitReason.IO else f"gpa={self.gpa:#x}"
             text = f"{self.name} {'write' if self.is_write else 'read'} {where} len={self.len}"
-            if self.is_write or self._value:
+            if self._value is not None:
                 text += f" value={self._value:#x}"
         elif r == ExitReason.SHUTDOWN:
             kind = self.kind.name.lower() if isinstance(self.kind, ShutdownKind) else self.kind
@@ -231,7 +240,7 @@ def _regs_property(name: str) -> property:
         return getattr(self._vcpu.get_regs(), name)
 
     def fset(self: "RegsView", value: int) -> None:
-        self._vcpu.set_regs(**{name: value})
+        self._vcpu.set_regs(None, **{name: value})
 
     return property(fget, fset, doc=f"The vCPU's {name}, read or written now.")
 
@@ -244,6 +253,7 @@ class RegsView:
     here): one call each. A misspelt register name is an AttributeError."""
 
     __slots__ = ("_vcpu",)
+    _vcpu: "Vcpu"
 
     def __init__(self, vcpu: "Vcpu") -> None:
         object.__setattr__(self, "_vcpu", vcpu)
@@ -280,7 +290,8 @@ class SegmentView:
     """One segment register of a vCPU, live (``vcpu.sregs.cs.selector``)."""
 
     __slots__ = ("_vcpu", "_name")
-    _fields = SEGMENT_FIELDS
+    _vcpu: "Vcpu"
+    _name: str
 
     def __init__(self, vcpu: "Vcpu", name: str) -> None:
         object.__setattr__(self, "_vcpu", vcpu)
@@ -333,7 +344,7 @@ def _control_property(name: str) -> property:
         return getattr(self._vcpu.get_sregs(), name)
 
     def fset(self: "SregsView", value: int) -> None:
-        self._vcpu.set_sregs(**{name: value})
+        self._vcpu.set_sregs(None, **{name: value})
 
     return property(fget, fset, doc=f"The vCPU's {name}, read or written now.")
 
@@ -343,7 +354,7 @@ def _table_property(name: str, view: type) -> property:
         return view(self._vcpu, name)
 
     def fset(self: "SregsView", value) -> None:
-        self._vcpu.set_sregs(**{name: value})
+        self._vcpu.set_sregs(None, **{name: value})
 
     return property(fget, fset, doc=f"The vCPU's {name}, live; assign a whole one to replace it.")
 
@@ -355,6 +366,7 @@ class SregsView:
     once use :meth:`Vcpu.get_sregs`/:meth:`Vcpu.set_sregs`."""
 
     __slots__ = ("_vcpu",)
+    _vcpu: "Vcpu"
 
     def __init__(self, vcpu: "Vcpu") -> None:
         object.__setattr__(self, "_vcpu", vcpu)

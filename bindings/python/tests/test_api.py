@@ -191,6 +191,27 @@ class Api(GuestMixin):
                 call()
             self.assertIn("closed", str(cm.exception))
 
+    def test_exit_with_running_vcpu(self):
+        """The interpreter exits while a daemon thread runs a spinning guest:
+        the machine is not destroyed under it (no crash, no hang)."""
+        self.new_machine(ram=False).close()  # skips if unavailable
+        script = (
+            "import sys, threading, time, libvx\n"
+            "m = libvx.Machine(accel=sys.argv[1])\n"
+            "m.map(0, 0xa0000)\n"
+            f"m.load_flat(0x1000, bytes.fromhex('{G.SPIN32.hex()}'))\n"
+            "m.vcpu.set_mode('prot32', 0x10000)\n"
+            "m.vcpu.regs.set(rip=0x1000, rsp=0xf000)\n"
+            "threading.Thread(target=m.vcpu.run, daemon=True).start()\n"
+            "count = m.view(0x8000, 4).cast('I')\n"
+            "while count[0] == 0:\n"
+            "    time.sleep(0.001)\n"
+            "print('exiting')\n"
+        )
+        r = subprocess.run([sys.executable, "-c", script, self.ACCEL], env=python_env(),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout), (0, "exiting\n"), r.stderr)
+
     def test_context_manager(self):
         self.new_machine(ram=False).close()  # skips if unavailable
         with libvx.Machine(accel=self.ACCEL) as m:

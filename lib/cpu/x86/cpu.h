@@ -116,7 +116,9 @@ struct x86_cpu;
 /* What the accelerator provides beneath the semantics. */
 struct x86_mem_ops {
     /* A data access that the TLB fast path could not serve: linear address,
-     * size 1..16 (never crossing a page: the caller splits), store or load. */
+     * size 1..16, store or load. It may cross a page boundary (the fast path
+     * refuses those): the slow path splits it, checking both pages before a
+     * store writes either. */
     enum x86_status (*load_slow)(struct x86_cpu *cpu, uint64_t lin, unsigned size, void *val);
     enum x86_status (*store_slow)(struct x86_cpu *cpu, uint64_t lin, unsigned size,
                                   const void *val);

@@ -83,9 +83,11 @@ uint32_t x86_lazy_flags(const struct x86_cpu *c)
             f |= F_OF;
         return f;
     case CC_SHL:
-        /* src: the value shifted by count - 1 (its top bit went to CF). */
+        /* src: the value shifted by count - 1 (its top bit went to CF);
+         * aux: the original operand. OF is defined for a count of 1 only;
+         * Intel computes it from the original's top two bits at any count. */
         f = zf_sf_pf(res, size) | (uint32_t)sign(src, size);
-        if (sign(res, size) ^ sign(src, size))
+        if (sign(l->aux ^ (l->aux << 1), size))
             f |= F_OF;
         return f;
     case CC_SHR:
@@ -100,8 +102,9 @@ uint32_t x86_lazy_flags(const struct x86_cpu *c)
     case CC_MUL:
     case CC_IMUL:
         /* aux: the high half is significant. SF/ZF/PF/AF are undefined;
-         * this model computes them from the low result like current CPUs. */
-        f = zf_sf_pf(res, size);
+         * this model gives what current Intel CPUs do: SF and PF from the
+         * low result, ZF and AF clear. */
+        f = zf_sf_pf(res, size) & ~(uint32_t)F_ZF;
         if (l->aux)
             f |= F_CF | F_OF;
         return f;
@@ -125,10 +128,11 @@ bool x86_cond(const struct x86_cpu *c, unsigned cc)
 {
     bool r;
     const struct x86_lazy *l = &c->lazy;
-    /* ZF and SF follow from the result whatever the operation (for mul and
-     * shifts too, in this model): the loop-closing jnz after dec/sub/add
-     * needs nothing else. */
-    if (l->op != CC_EFLAGS && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+    /* ZF and SF follow from the result for every operation (but ZF after
+     * mul/imul, which this model keeps clear as Intel does): the
+     * loop-closing jnz after dec/sub/add needs nothing else. */
+    bool mul = l->op == CC_MUL || l->op == CC_IMUL;
+    if (l->op != CC_EFLAGS && ((cc >> 1) == 4 || ((cc >> 1) == 2 && !mul))) {
         uint64_t res = l->res & x86_mask(l->size);
         r = (cc >> 1) == 2 ? res == 0 : (res >> (l->size * 8 - 1)) & 1;
         return (cc & 1) ? !r : r;

@@ -29,13 +29,14 @@
 
 #if defined(__SIZEOF_INT128__) && !defined(VX_NO_INT128)
 #define HAVE_INT128 1
+__extension__ typedef unsigned __int128 u128; /* quiet under -pedantic */
 #endif
 
 /* a * b as 128 bits: returns the low half, *hi the high half. */
 static inline uint64_t umul128(uint64_t a, uint64_t b, uint64_t *hi)
 {
 #ifdef HAVE_INT128
-    unsigned __int128 p = (unsigned __int128)a * b;
+    u128 p = (u128)a * b;
     *hi = (uint64_t)(p >> 64);
     return (uint64_t)p;
 #else
@@ -62,7 +63,7 @@ static inline uint64_t smul128(uint64_t a, uint64_t b, uint64_t *hi)
 static inline uint64_t udiv128(uint64_t hi, uint64_t lo, uint64_t d, uint64_t *rem)
 {
 #ifdef HAVE_INT128
-    unsigned __int128 n = ((unsigned __int128)hi << 64) | lo;
+    u128 n = ((u128)hi << 64) | lo;
     *rem = (uint64_t)(n % d);
     return (uint64_t)(n / d);
 #else
