@@ -9,6 +9,8 @@
  *
  * Every column runs the same guest bytes (guests.c) at the same addresses,
  * so a difference between two cells is the cost of the way of running them.
+ * The native column runs the loop guests' bytes as host code (native.c),
+ * and its result is the reference every other column's must equal.
  */
 #ifndef VXBENCH_BENCH_H
 #define VXBENCH_BENCH_H
@@ -37,6 +39,7 @@ struct bench_opts {
     unsigned reps;          /* runs per cell; vxbench.c reports the fastest */
     bool ring3;             /* add the ring-3 rows (tcg loops and outs in ring 3) */
     const char *only;       /* run and print only rows whose name has this */
+    const char *columns;    /* run only these columns (comma-separated names) */
     bool verbose;
 };
 

@@ -295,7 +295,8 @@ int uc_create_run_destroy(const struct bench_ctx *ctx, struct bench_result *r)
 
 #else /* !VX_HAVE_UNICORN */
 
-#define NO_UNICORN "built without Unicorn (configure found no libunicorn; install libunicorn-dev)"
+#define NO_UNICORN \
+    "built without Unicorn (configure found no libunicorn, or --without-unicorn)"
 
 const char *uc_bench_version(void)
 {

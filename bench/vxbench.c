@@ -261,6 +261,21 @@ static void print_ratio(double x)
     printf(" %10s", buf);
 }
 
+/* --column: a comma-separated list of column names; NULL runs them all. */
+static bool col_selected(int c, const struct bench_opts *o)
+{
+    if (!o->columns)
+        return true;
+    size_t len = strlen(col_names[c]);
+    for (const char *p = o->columns; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, col_names[c], n) == 0)
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
 static void print_table(struct cell cells[][BENCH_NCOLS], const struct bench_opts *o)
 {
     printf("%-26s %-10s", "workload", "unit");
@@ -375,7 +390,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: vxbench [options]\n"
             "  -q, --quick          a short run: loops of 10M instructions, 10,000 outs,\n"
-            "                       100 machines, 1 run per cell\n"
+            "                       100 machines (still best of 3)\n"
             "  -i, --insns N        guest instructions per loop run (default 100000000)\n"
             "  -o, --outs N         outs per run of the out rows (default 100000)\n"
             "  -m, --machines N     machines per run of the create row (default 1000)\n"
@@ -383,6 +398,7 @@ static void usage(FILE *f)
             "  -3, --ring3          add the rows with the guest in ring 3 under tcg (loops)\n"
             "                       and under every accelerator (out)\n"
             "  -w, --workload TEXT  only the rows whose name contains TEXT (ring 3 too)\n"
+            "  -c, --column LIST    only these columns, e.g. tcg,unicorn (for profiling)\n"
             "  -v, --verbose        say which cell runs, as it runs\n"
             "  -h, --help\n");
 }
@@ -411,18 +427,18 @@ int main(int argc, char **argv)
         { "reps", required_argument, NULL, 'r' },
         { "ring3", no_argument, NULL, '3' },
         { "workload", required_argument, NULL, 'w' },
+        { "column", required_argument, NULL, 'c' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "qi:o:m:r:3w:vh", long_opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "qi:o:m:r:3w:c:vh", long_opts, NULL)) != -1) {
         switch (ch) {
         case 'q':
             o.loop_insns = 10000000;
             o.out_count = 10000;
             o.create_count = 100;
-            o.reps = 1;
             break;
         case 'i': o.loop_insns = parse_count(optarg, "--insns"); break;
         case 'o': o.out_count = parse_count(optarg, "--outs"); break;
@@ -430,6 +446,7 @@ int main(int argc, char **argv)
         case 'r': o.reps = (unsigned)parse_count(optarg, "--reps"); break;
         case '3': o.ring3 = true; break;
         case 'w': o.only = optarg; break;
+        case 'c': o.columns = optarg; break;
         case 'v': o.verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -438,6 +455,18 @@ int main(int argc, char **argv)
     if (optind < argc) {
         usage(stderr);
         return 2;
+    }
+    for (const char *p = o.columns; p && *p;) {
+        size_t n = strcspn(p, ",");
+        int c = 0;
+        while (c < BENCH_NCOLS && (strlen(col_names[c]) != n || strncmp(p, col_names[c], n)))
+            c++;
+        if (c == BENCH_NCOLS) {
+            fprintf(stderr, "vxbench: --column: no column %.*s (native, kvm-bare, kvm, tcg, "
+                    "unicorn)\n", (int)n, p);
+            return 2;
+        }
+        p += n + (p[n] == ',');
     }
 
     print_header(&o);
@@ -454,7 +483,8 @@ int main(int argc, char **argv)
         for (unsigned rep = 0; rep < o.reps; rep++) {
             for (int c = 0; c < BENCH_NCOLS; c++) {
                 struct cell *cl = &cells[w][c];
-                if (!wl->cell[c] || cl->state == CELL_NA || cl->state == CELL_FAILED)
+                if (!wl->cell[c] || !col_selected(c, &o) || cl->state == CELL_NA ||
+                    cl->state == CELL_FAILED)
                     continue;
                 if (o.verbose)
                     fprintf(stderr, "vxbench: %s on %s, run %u\n", wl->name, col_names[c],

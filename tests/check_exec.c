@@ -92,6 +92,54 @@ START_TEST(test_budget)
 }
 END_TEST
 
+struct flaky {
+    int reads, writes;
+    uint64_t written;
+};
+
+static int flaky_read(void *opaque, uint64_t addr, unsigned len, uint64_t *value)
+{
+    struct flaky *f = opaque;
+    if (f->reads++ == 0)
+        return -1;
+    *value = 0x42;
+    return 0;
+}
+
+static int flaky_write(void *opaque, uint64_t addr, unsigned len, uint64_t value)
+{
+    struct flaky *f = opaque;
+    if (f->writes++ == 0)
+        return -1;
+    f->written = value;
+    return 0;
+}
+
+START_TEST(test_callback_retry)
+{
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "retry32", VX_MODE_PROT32))
+        return;
+    struct flaky f = { 0 };
+    vx_io_ops ops = { .size = sizeof ops, .read = flaky_read, .write = flaky_write };
+    ck_assert_int_eq(vx_pio_register(g.m, 0x10, 2, &ops, &f), 0);
+    vx_exit e;
+    guest_exit_init(&e);
+    guest_run_expect(&g, &e, VX_EXIT_INTERNAL); /* the read failed */
+    GUEST_EQ(&g, "read calls after the failure", f.reads, 1);
+    guest_run_expect(&g, &e, VX_EXIT_INTERNAL); /* read retried and done; the write failed */
+    GUEST_EQ(&g, "read calls", f.reads, 2);
+    GUEST_EQ(&g, "write calls after the failure", f.writes, 1);
+    guest_run_to_hlt(&g);
+    GUEST_EQ(&g, "write calls", f.writes, 2);
+    GUEST_EQ(&g, "value written", f.written, 0x1234);
+    vx_x86_regs r = guest_get_regs(&g, g.v);
+    GUEST_REG(&g, r, rbx, 0x42);
+    GUEST_REG(&g, r, rdx, 0x55);
+    guest_destroy(&g);
+}
+END_TEST
+
 START_TEST(test_budget_bad_args)
 {
     ck_assert_int_eq(vx_vcpu_set_budget(NULL, 1), VX_EINVAL);
@@ -107,6 +155,7 @@ int main(void)
     tcase_add_loop_test(tc, test_smc, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_instruction_count, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_budget, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_callback_retry, 0, GUEST_ACCEL_COUNT);
     tcase_add_test(tc, test_budget_bad_args);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -44,6 +44,11 @@ static enum x86_status t_load(struct x86_cpu *cp, uint64_t lin, unsigned size, v
     return X86_OK;
 }
 
+/* A page that "holds translated code": stores to it take the slow path
+ * and end the block, as the accelerator's do. */
+#define CODE_PAGE 0xe000u
+static bool code_page_on;
+
 static enum x86_status t_store(struct x86_cpu *cp, uint64_t lin, unsigned size, const void *val)
 {
     slow_stores++;
@@ -52,6 +57,10 @@ static enum x86_status t_store(struct x86_cpu *cp, uint64_t lin, unsigned size, 
         return x86_raise_err(cp, X86_PF, 2);
     }
     memcpy(mem + lin, val, size);
+    if (code_page_on && (lin & ~0xfffull) == CODE_PAGE) {
+        code_page_on = false; /* its code is gone */
+        cp->end_block = cp->attention = true;
+    }
     return X86_OK;
 }
 
@@ -70,6 +79,7 @@ static struct io_rec io_log[IO_LOG];
 static unsigned io_n;    /* accesses completed */
 static long io_exit_at;  /* the access (index in io_log) that exits once, or -1 */
 static unsigned io_exits;
+static long io_stop_at;  /* the access after which a "callback" asks to stop, or -1 */
 
 static uint64_t io_read_value(unsigned n)
 {
@@ -109,17 +119,23 @@ static enum x86_status t_port(struct x86_cpu *cp, uint16_t port, unsigned size, 
     if (!write)
         *val = io_read_value(io_n) & x86_mask(size);
     *r = (struct io_rec){ port, size, write, false, *val & x86_mask(size) };
+    if ((long)io_n == io_stop_at)
+        cp->end_block = cp->attention = true;
     io_n++;
     return X86_OK;
 }
 
 static const struct x86_mem_ops t_ops = { t_load, t_store, t_port };
 
-/* Segmentation outside the inline fast cases: expand-up segments only. */
-enum x86_status x86_linear_slow(struct x86_cpu *cp, unsigned seg, uint64_t off, unsigned size,
-                                bool write, uint64_t *lin)
+/* Segmentation outside the inline fast cases: expand-up segments only.
+ * Weak: where the test is linked with the library's own, that one is used
+ * (the segments here are plain present read/write data segments). */
+__attribute__((weak)) enum x86_status x86_linear_slow(struct x86_cpu *cp, unsigned seg,
+                                                      uint64_t off, unsigned size, bool write,
+                                                      uint64_t *lin)
 {
     const vx_x86_segment *s = &cp->seg[seg];
+    (void)write;
     if (off + size - 1 > s->limit || off + size - 1 < off)
         return x86_raise_err(cp, seg == S_SS ? X86_SS : X86_GP, 0);
     *lin = (uint32_t)(s->base + off);
@@ -165,9 +181,11 @@ static void reset(int tlb_mode)
     cpu.mem = &t_ops;
     tlb_setup(tlb_mode);
     slow_loads = slow_stores = 0;
+    code_page_on = false;
     io_n = 0;
     io_exit_at = -1;
     io_exits = 0;
+    io_stop_at = -1;
 }
 
 /* 32-bit protected mode, flat (or not: the caller changes segments). */
@@ -220,8 +238,15 @@ static enum x86_status exec1(const struct x86_insn *i)
     return i->fn(&cpu, i);
 }
 
-/* Calls until the instruction is done, re-executing while it asks to,
- * as the run loop does; *calls says how many it took. */
+/* A paused rep: X86_OK with next_rip left at the instruction. */
+static bool paused(enum x86_status st)
+{
+    return st == X86_OK && cpu.next_rip == RIP0;
+}
+
+/* Calls until the instruction is done, running it again while it pauses,
+ * as the run loop does (which clears end_block when the instruction
+ * retires); *calls says how many calls it took. */
 static enum x86_status exec_n(const struct x86_insn *i, unsigned long *calls)
 {
     enum x86_status st;
@@ -230,13 +255,14 @@ static enum x86_status exec_n(const struct x86_insn *i, unsigned long *calls)
         st = exec1(i);
         n++;
         ck_assert_uint_eq(cpu.rip, RIP0);
-        if (st != X86_BRANCH)
+        if (!paused(st))
             break;
-        ck_assert_uint_eq(cpu.next_rip, RIP0); /* re-execute the same instruction */
         ck_assert(i->rep != 0);
     }
-    if (st == X86_OK)
+    if (st == X86_OK) {
         ck_assert_uint_eq(cpu.next_rip, RIP0 + i->len);
+        cpu.end_block = false;
+    }
     if (calls)
         *calls = n;
     return st;
@@ -482,6 +508,31 @@ START_TEST(address_size_32_zero_extends)
     ck_assert_uint_eq(cpu.regs[R_SI], 0x104);
     ck_assert_uint_eq(cpu.regs[R_DI], 0x204);
     ck_assert_uint_eq(cpu.regs[R_CX], 0);
+
+    /* rep with ECX = 0: nothing moves, but RCX is written back (zero
+     * upper half), as the CPU does; RSI/RDI keep theirs. */
+    for (unsigned k = 0; k < 5; k++) {
+        static x86_handler const fns[5] = { op_movs, op_cmps, op_stos, op_lods, op_scas };
+        cpu.regs[R_SI] = 0xabababab00000100ull;
+        cpu.regs[R_DI] = 0xcdcdcdcd00000200ull;
+        cpu.regs[R_CX] = 0xd0203aa900000000ull;
+        i = sinsn(fns[k], 8, 4, k == 1 || k == 4 ? 0xf2 : 0xf3);
+        ck_assert_int_eq(exec(&i), X86_OK);
+        ck_assert_uint_eq(cpu.regs[R_CX], 0);
+        ck_assert_uint_eq(cpu.regs[R_SI], 0xabababab00000100ull);
+        ck_assert_uint_eq(cpu.regs[R_DI], 0xcdcdcdcd00000200ull);
+    }
+    cpu.regs[R_DX] = 0x80;
+    cpu.regs[R_CX] = 0xd0203aa900000000ull;
+    i = sinsn(op_outs, 1, 4, 0xf3);
+    ck_assert_int_eq(exec(&i), X86_OK);
+    ck_assert_uint_eq(cpu.regs[R_CX], 0);
+    ck_assert_uint_eq(io_n, 0);
+    /* 16-bit: CX is zero already, nothing else changes. */
+    cpu.regs[R_CX] = 0xffffffffffff0000ull;
+    i = sinsn(op_stos, 1, 2, 0xf3);
+    ck_assert_int_eq(exec(&i), X86_OK);
+    ck_assert_uint_eq(cpu.regs[R_CX], 0xffffffffffff0000ull);
 
     /* Without rep, rCX is not touched but SI/DI are still written as 32
      * bits. */
@@ -852,8 +903,7 @@ START_TEST(rep_bound_and_reexecution)
     cpu.regs[R_AX] = 0xee;
     struct x86_insn i = sinsn(op_stos, 1, 8, 0xf3);
     /* The first call stops at the bound and asks to run again. */
-    ck_assert_int_eq(exec1(&i), X86_BRANCH);
-    ck_assert_uint_eq(cpu.next_rip, RIP0);
+    ck_assert(paused(exec1(&i)));
     ck_assert_uint_eq(cpu.regs[R_CX], 40000 - REP_CHUNK);
     ck_assert_uint_eq(cpu.regs[R_DI], REP_CHUNK);
     ck_assert_uint_eq(mem[REP_CHUNK - 1], 0xee);
@@ -916,7 +966,7 @@ START_TEST(rep_bound_and_reexecution)
     cpu.regs[R_DX] = 0x80;
     cpu.regs[R_CX] = 3000;
     i = sinsn(op_outs, 1, 8, 0xf3);
-    ck_assert_int_eq(exec1(&i), X86_BRANCH);
+    ck_assert(paused(exec1(&i)));
     ck_assert_uint_eq(io_n, REP_CHUNK_IO);
     ck_assert_uint_eq(cpu.regs[R_CX], 3000 - REP_CHUNK_IO);
     ck_assert_int_eq(exec_n(&i, &calls), X86_OK);
@@ -939,11 +989,12 @@ START_TEST(rep_bound_and_reexecution)
     cpu.regs[R_AX] = 0x11;
     i = sinsn(op_stos, 1, 8, 0xf3);
     for (unsigned k = 1; k < 5; k++) {
-        ck_assert_int_eq(exec1(&i), X86_BRANCH);
+        ck_assert(paused(exec1(&i)));
         ck_assert_uint_eq(cpu.regs[R_CX], 5 - k);
         ck_assert_uint_eq(cpu.regs[R_DI], k);
     }
     ck_assert_int_eq(exec1(&i), X86_OK);
+    ck_assert_uint_eq(cpu.next_rip, RIP0 + i.len); /* done: retires */
     ck_assert_uint_eq(cpu.regs[R_CX], 0);
     /* cmps stopping at its last allowed iteration is done, not partial. */
     mem[0x40] = 1;
@@ -953,7 +1004,50 @@ START_TEST(rep_bound_and_reexecution)
     cpu.regs[R_CX] = 9;
     i = sinsn(op_cmps, 1, 8, 0xf3);
     ck_assert_int_eq(exec1(&i), X86_OK);
+    ck_assert_uint_eq(cpu.next_rip, RIP0 + i.len);
     ck_assert_uint_eq(cpu.regs[R_CX], 8);
+}
+END_TEST
+
+/* A store that invalidates translated code (or a device callback that asks
+ * the vCPU to stop) sets end_block: the rep pauses after that iteration,
+ * once, and carries on when run again. */
+START_TEST(rep_pauses_on_end_block)
+{
+    reset(_i);
+    code_page_on = true;
+    vx_tlb_flush_page(&cpu.tlb, CODE_PAGE);
+    vx_tlb_fill(cpu.tlb.load, CODE_PAGE, mem + CODE_PAGE, CODE_PAGE);
+    cpu.regs[R_DI] = CODE_PAGE - 0x10;
+    cpu.regs[R_CX] = 0x100;
+    cpu.regs[R_AX] = 0xcc;
+    struct x86_insn i = sinsn(op_stos, 1, 8, 0xf3);
+    ck_assert(paused(exec1(&i)));
+    ck_assert(cpu.end_block);
+    ck_assert_uint_eq(cpu.regs[R_CX], 0x100 - 0x11);
+    ck_assert_uint_eq(cpu.regs[R_DI], CODE_PAGE + 1);
+    ck_assert_uint_eq(mem[CODE_PAGE], 0xcc);
+    ck_assert_uint_eq(mem[CODE_PAGE + 1], 0);
+    /* Run again with the flag still set (not retired yet): no new pause. */
+    unsigned long calls;
+    ck_assert_int_eq(exec_n(&i, &calls), X86_OK);
+    ck_assert_uint_eq(calls, 1);
+    ck_assert_uint_eq(cpu.regs[R_CX], 0);
+    ck_assert_uint_eq(mem[CODE_PAGE - 0x10 + 0xff], 0xcc);
+
+    /* The same through a port callback asking to stop, in rep outs. */
+    reset(_i);
+    cpu.regs[R_SI] = 0x100;
+    cpu.regs[R_DX] = 0x80;
+    cpu.regs[R_CX] = 10;
+    i = sinsn(op_outs, 1, 8, 0xf3);
+    io_stop_at = 3;
+    ck_assert(paused(exec1(&i)));
+    ck_assert_uint_eq(io_n, 4);
+    ck_assert_uint_eq(cpu.regs[R_CX], 6);
+    ck_assert_int_eq(exec_n(&i, &calls), X86_OK);
+    ck_assert_uint_eq(io_n, 10);
+    ck_assert_uint_eq(calls, 1);
 }
 END_TEST
 
@@ -1364,6 +1458,8 @@ static bool ref_run(x86_handler fn, unsigned size, unsigned as, uint8_t rep, boo
     uint64_t m = as == 8 ? ~0ull : (1ull << (as * 8)) - 1;
     uint64_t count = rep ? r[R_CX] & m : 1;
     uint64_t step = df ? (uint64_t)-(int64_t)size : size;
+    if (rep && !count)
+        r[R_CX] = ref_set(r[R_CX], as, 0); /* the CPU writes the count back */
     while (count) {
         uint64_t si = r[R_SI] & m, di = r[R_DI] & m, a = 0, b = 0;
         bool cmp = false;
@@ -1483,7 +1579,7 @@ START_TEST(random_against_reference)
             partial++;
         for (unsigned k = 0; k < 16; k++)
             ck_assert_msg(cpu.regs[k] == r[k],
-                          "iter %u: reg %u %#llx != %#llx (fn %s size %u as %u rep %x df %d count %llu)",
+                          "iter %u: reg %u %#llx != %#llx (%s size %u as %u rep %x df %d n %llu)",
                           iter, k, (unsigned long long)cpu.regs[k], (unsigned long long)r[k],
                           fn == op_movs ? "movs" : fn == op_cmps ? "cmps" : fn == op_stos ? "stos"
                           : fn == op_lods ? "lods" : "scas", size, as, rep, df,
@@ -1621,6 +1717,7 @@ static Suite *string_suite(void)
     tcase_add_loop_test(tc, cmps_scas_single_flags, 0, TLB_MODES);
     tcase_add_loop_test(tc, fault_mid_rep, 0, TLB_MODES);
     tcase_add_loop_test(tc, rep_bound_and_reexecution, 0, TLB_MODES);
+    tcase_add_loop_test(tc, rep_pauses_on_end_block, 0, TLB_MODES);
     tcase_add_loop_test(tc, in_out_basic, 0, TLB_MODES);
     tcase_add_loop_test(tc, ins_outs_basic, 0, TLB_MODES);
     tcase_add_loop_test(tc, io_exit_mid_rep, 0, TLB_MODES);

@@ -1,7 +1,7 @@
 /*
  * difftest: the differential oracle. Random instruction sequences run on kvm
- * (the real CPU, for ring-3 code) and on tcg (the translator); registers,
- * the flags the SDM defines and the memory they touched must match.
+ * (the real CPU, for code it runs natively) and on tcg (the translator);
+ * registers, the flags the SDM defines and the memory they touched must match.
  *
  *   tests/difftest --seed S --count N [--mode long64|prot32|all] [--ring 0|3]
  *                  [--template NAME[,NAME...]] [--list] [-v]
@@ -18,8 +18,21 @@
  * so one vx_vcpu_run() (one exit, ~57 us from ring 3 on kvm_pvm) covers a
  * whole batch, and a difference is still pinned to one sequence: its slot
  * and its page. The stubs never write the data pages. A failing sequence is
- * run again alone, then minimised: instances are dropped while it still
- * fails and the generator's model (dt_validate) still calls it valid.
+ * run again alone in the same slot, then minimised: instances are dropped
+ * while it still fails and the generator's model (dt_validate) still calls it
+ * valid. Every 32 batches, and for every single run, all memory below the
+ * tables is compared too (stray stores).
+ *
+ * Before the random sequences, the run checks what it relies on and what
+ * this kvm can be trusted with, and prints what it finds:
+ *   - api_checks(): rip after an `out` exit, and code rewritten by the host,
+ *     on the second machine as on kvm;
+ *   - detect_quirks(): kvm_pvm runs guest ring 3 at the CPU's ring 3, so its
+ *     pushf shows the host's IF/IOPL and `mov r, ds` the CPU's selector in
+ *     64-bit mode (those are then not compared / not generated); and it runs
+ *     32-bit ring-3 code and all ring-0 code in KVM's instruction emulator
+ *     (found by lzcnt), whose known mistakes are then left out;
+ *   - probe_kvm(): templates kvm cannot run at all here are skipped.
  *
  * Exit status: 0 all matched, 1 a mismatch, 77 skipped (no /dev/kvm or no
  * tcg), 99 the harness itself failed.
@@ -48,7 +61,9 @@ static struct {
     const char *templates;
     int list, verbose, self, nomask, keep_going;
     int inject;           /* 0, 1 adc->add, 2 flip a register after xadd */
+    int fresh;            /* a new second machine for every run (works around stale code) */
     int batch, maxlen;
+    int slot;             /* the first batch slot to use (reproducing a sequence in place) */
 } opt = { .seed = 1, .count = 10000, .modes = 3, .ring = 3, .batch = DT_MAX_SLOTS,
           .maxlen = 12 };
 
@@ -80,12 +95,14 @@ struct side {
     vx_vcpu *v;
     uint8_t *ram;
     int mode;             /* the mode its vCPU is set up for, or -1 */
+    vx_accel accel;
 };
 
 static struct side sides[2];
 
 static void side_open(struct side *s, vx_accel accel, const char *name)
 {
+    s->accel = accel;
     vx_machine_opts o = { .size = sizeof o, .accel = accel };
     int err = vx_machine_create(&o, &s->m);
     if (err)
@@ -147,6 +164,7 @@ static uint64_t slot_of(int slot)
 
 struct batch {
     int n, mode;
+    int slot0;                       /* the slot of the first sequence */
     struct seq *seq[DT_MAX_SLOTS];
     uint64_t index[DT_MAX_SLOTS];    /* the sequence numbers, for reports */
     uint8_t code[2][DT_CODE_MAX];    /* [1]: the second machine's (--inject-bug) */
@@ -215,7 +233,7 @@ static void batch_build(struct batch *bt)
     size_t n = 0;
     for (int i = 0; i < bt->n; i++) {
         const struct seq *s = bt->seq[i];
-        uint64_t pb = page_of(i), slot = slot_of(i);
+        uint64_t pb = page_of(bt->slot0 + i), slot = slot_of(bt->slot0 + i);
         uint8_t *c = bt->ctrl + (size_t)i * DT_SLOT_SIZE;
         for (int r = 0; r < NGPR; r++) {
             uint64_t v = dt_value(&s->init[r], pb, bt->mode);
@@ -266,10 +284,21 @@ static int has_template(const struct seq *s, const char *name)
 
 static void side_run(struct side *s, int which, struct batch *bt, struct result *res)
 {
+    if (opt.fresh && which == 1) {
+        /* --fresh-tcg: a new machine, no translations or pending I/O left */
+        uint8_t *keep = malloc(DT_TABLES_GPA);
+        if (!keep)
+            die("out of memory");
+        memcpy(keep, s->ram, DT_TABLES_GPA);
+        vx_machine_destroy(s->m);
+        side_open(s, s->accel, s->name);
+        vx_memory_write(s->m, 0, keep, DT_TABLES_GPA);
+        free(keep);
+    }
     side_mode(s, bt->mode);
     int err;
-    if ((err = vx_memory_write(s->m, DT_CTRL_GPA, bt->ctrl, (size_t)bt->n * DT_SLOT_SIZE)) ||
-        (err = vx_memory_write(s->m, DT_PAGE_LO, bt->pages, (size_t)bt->n * 4096)) ||
+    if ((err = vx_memory_write(s->m, slot_of(bt->slot0), bt->ctrl, (size_t)bt->n * DT_SLOT_SIZE)) ||
+        (err = vx_memory_write(s->m, page_of(bt->slot0), bt->pages, (size_t)bt->n * 4096)) ||
         (err = vx_memory_write(s->m, DT_CODE_GPA, bt->code[which], bt->codelen)))
         die("%s: vx_memory_write: %s: %s", s->name, vx_strerror(err), vx_last_error());
     vx_x86_regs r = { .rip = DT_CODE_GPA, .rflags = 2 | F_IOPL3 };
@@ -292,12 +321,14 @@ static void side_run(struct side *s, int which, struct batch *bt, struct result 
     if (opt.inject == 2 && which == 1)
         for (int i = 0; i < bt->n; i++)
             if (has_template(bt->seq[i], "xadd"))
-                s->ram[slot_of(i) + DT_SLOT_SAVE + 8 * R_AX] ^= 8;
+                s->ram[slot_of(bt->slot0 + i) + DT_SLOT_SAVE + 8 * R_AX] ^= 8;
 }
 
 static int exit_ok(const struct batch *bt, const struct result *r)
 {
-    return r->reason == VX_EXIT_IO && r->port == DT_PORT && r->rip == bt->out_end;
+    /* --fresh-tcg also forgives rip left at the out (tcg replays it) */
+    return r->reason == VX_EXIT_IO && r->port == DT_PORT &&
+           (r->rip == bt->out_end || (opt.fresh && r->rip == bt->out_end - 2));
 }
 
 /* ---- comparison -------------------------------------------------------------- */
@@ -313,6 +344,8 @@ static const char *reg_name(int mode, int r)
 /* kvm_pvm runs guest ring 3 at the CPU's ring 3: pushf there shows the
  * host's IF and IOPL, not the guest's. Detected per mode at start. */
 static int if_iopl_quirk[DM_COUNT];
+/* ... and in 64-bit mode `mov r, ds` reads the CPU's selector, not the guest's */
+static unsigned sreg_ok[DM_COUNT] = { 0x3f, 0x3f };
 
 static uint32_t flag_mask(const struct seq *s)
 {
@@ -381,22 +414,34 @@ static int view_differs(const struct seq *s, const struct view *v)
 static int slot_differs(const struct batch *bt, int i)
 {
     struct view v;
-    view_live(&v, i);
+    view_live(&v, bt->slot0 + i);
     return view_differs(bt->seq[i], &v);
 }
 
-/* Everything below the tables: pages, control slots, code, gaps. */
+/* Memory the report shows byte by byte: not the control slots (their
+ * registers are shown as such), not the code when --inject-bug changed it. */
+static int shown_mem(uint64_t gpa)
+{
+    if (gpa >= DT_CTRL_GPA && gpa < DT_CTRL_GPA + DT_MAX_SLOTS * DT_SLOT_SIZE)
+        return 0;
+    if (opt.inject == 1 && gpa >= DT_CODE_GPA && gpa < DT_CODE_GPA + DT_CODE_MAX)
+        return 0;
+    return 1;
+}
+
+/* Everything below the tables but the control slots (compared register by
+ * register): pages, code, gaps. A translator's stray store lands here. */
 static int low_differs(uint64_t *where)
 {
     const uint8_t *a = sides[0].ram, *b = sides[1].ram;
     if (!memcmp(a, b, DT_TABLES_GPA))
         return 0;
     for (uint64_t i = 0; i < DT_TABLES_GPA; i++)
-        if (a[i] != b[i]) {
+        if (a[i] != b[i] && shown_mem(i)) {
             *where = i;
-            break;
+            return 1;
         }
-    return 1;
+    return 0;
 }
 
 /* ---- single runs, minimisation, reports ---------------------------------------- */
@@ -410,11 +455,15 @@ struct single_res {
     char why[200];
 };
 
-/* Run one sequence alone on both machines from the same clean memory. */
+/* Run one sequence alone on both machines from the same clean memory, in
+ * the slot it had in its batch (its pointers depend on the page's address). */
+static int single_slot;
+
 static int run_single(struct seq *s, struct single_res *out)
 {
     memset(out, 0, sizeof *out);
     single.n = 1;
+    single.slot0 = single_slot;
     single.mode = s->mode;
     single.seq[0] = s;
     batch_build(&single);
@@ -602,7 +651,7 @@ static void print_final(const struct seq *s, const struct view *v)
     uint64_t base = v->low[0] ? 0 : v->page_gpa, len = v->low[0] ? DT_TABLES_GPA : 4096;
     int shown = 0, total = 0;
     for (uint64_t i = 0; i < len; i += 16) {
-        if (!memcmp(ma + i, mb + i, 16))
+        if (!memcmp(ma + i, mb + i, 16) || !shown_mem(base + i))
             continue;
         for (int k = 0; k < 16; k++)
             total += ma[i + k] != mb[i + k];
@@ -631,7 +680,7 @@ static void report(const struct seq *s, const struct single_res *sr)
     printf("  minimal sequence: %d instance%s, %d instruction%s:\n", s->n, s->n == 1 ? "" : "s",
            nins, nins == 1 ? "" : "s");
     print_seq(s);
-    print_initial(s, page_of(0));
+    print_initial(s, page_of(single.slot0));
     int bad = 0;
     for (int k = 0; k < 2; k++)
         if (!exit_ok(&single, &sr->r[k])) {
@@ -643,7 +692,7 @@ static void report(const struct seq *s, const struct single_res *sr)
     if (bad)
         return;
     struct view v;
-    view_live(&v, 0);
+    view_live(&v, single.slot0);
     print_final(s, &v);
 }
 
@@ -671,15 +720,15 @@ static uint64_t seq_seed(int mode, uint64_t index)
     return dt_mix(dt_mix(opt.seed) ^ dt_mix((uint64_t)(mode + 1) << 56 ^ index));
 }
 
-static void fail_header(int mode, uint64_t index, const char *why)
+static void fail_header(int mode, uint64_t index, int slot, const char *why)
 {
     printf("\ndifftest: MISMATCH between %s and %s: %s ring %d, sequence %" PRIu64 " of seed %"
            PRIu64 ": %s\n", sides[0].name, sides[1].name, mode_name[mode], opt.ring, index,
            opt.seed, why);
     printf("  reproduce: tests/difftest --seed %" PRIu64 " --mode %s --ring %d --first %" PRIu64
-           " --count 1 --maxlen %d%s%s%s%s\n", opt.seed, mode_name[mode], opt.ring, index,
-           opt.maxlen, opt.templates ? " --template '" : "", opt.templates ? opt.templates : "",
-           opt.templates ? "'" : "", opt.self ? " --self" : "");
+           " --slot %d --count 1 --maxlen %d%s%s%s%s\n", opt.seed, mode_name[mode], opt.ring,
+           index, slot, opt.maxlen, opt.templates ? " --template '" : "",
+           opt.templates ? opt.templates : "", opt.templates ? "'" : "", opt.self ? " --self" : "");
 }
 
 /* A sequence failed (in a batch or alone): pin, minimise, report. `d` is the
@@ -687,9 +736,10 @@ static void fail_header(int mode, uint64_t index, const char *why)
 static void investigate(struct seq *s, uint64_t index, int slot, const struct view *d)
 {
     struct single_res sr;
+    single_slot = slot;
     int res = run_single(s, &sr);
     if (!res) {
-        fail_header(s->mode, index, "in its batch only: alone it matches");
+        fail_header(s->mode, index, slot, "in its batch only: alone it matches");
         printf("  (state left over from an earlier sequence of the batch? stale translations?)\n");
         printf("  the sequence, as placed in slot %d of its batch:\n", slot);
         print_seq(s);
@@ -702,7 +752,7 @@ static void investigate(struct seq *s, uint64_t index, int slot, const struct vi
     struct seq m = *s;
     int runs = minimise(&m, res);
     run_single(&m, &sr);
-    fail_header(s->mode, index, sr.why[0] ? sr.why : "differs");
+    fail_header(s->mode, index, slot, sr.why[0] ? sr.why : "differs");
     printf("  (minimised from %d instances in %d runs)\n", s->n, runs);
     report(&m, &sr);
     mismatches++;
@@ -716,8 +766,12 @@ static struct seq seqs[DT_MAX_SLOTS];
 static void run_mode(int mode, uint64_t count)
 {
     struct gen_cfg cfg = { .mode = mode, .ring = opt.ring, .maxlen = opt.maxlen,
-                           .enabled = enabled[mode], .mask_if_iopl = if_iopl_quirk[mode] };
-    int per = slots_for(mode) < opt.batch ? slots_for(mode) : opt.batch;
+                           .enabled = enabled[mode], .mask_if_iopl = if_iopl_quirk[mode],
+                           .sreg_ok = sreg_ok[mode] };
+    if (opt.slot >= slots_for(mode))
+        die("--slot %d: %s has slots 0..%d", opt.slot, mode_name[mode], slots_for(mode) - 1);
+    int per = slots_for(mode) - opt.slot < opt.batch ? slots_for(mode) - opt.slot : opt.batch;
+    bt.slot0 = opt.slot;
     uint64_t done = 0, nbatch = 0;
     while (done < count && (opt.keep_going || !mismatches)) {
         int n = (int)(count - done < (uint64_t)per ? count - done : (uint64_t)per);
@@ -766,9 +820,10 @@ static void run_mode(int mode, uint64_t count)
                 if (!which[i])
                     continue;
                 struct single_res sr;
+                single_slot = bt.slot0 + i;
                 if (bad == 2 && !run_single(bt.seq[i], &sr))
                     continue;
-                investigate(bt.seq[i], bt.index[i], i, bad == 1 ? &views[i] : NULL);
+                investigate(bt.seq[i], bt.index[i], bt.slot0 + i, bad == 1 ? &views[i] : NULL);
                 found = 1;
             }
             if (!found) {
@@ -809,13 +864,14 @@ static void probe_kvm(int mode)
         memset(only, 0, sizeof only);
         only[t] = 1;
         struct gen_cfg cfg = { .mode = mode, .ring = opt.ring, .maxlen = 1, .enabled = only,
-                               .mask_if_iopl = if_iopl_quirk[mode] };
+                               .mask_if_iopl = if_iopl_quirk[mode], .sreg_ok = sreg_ok[mode] };
         for (int k = 0; k < 6; k++) {
             static struct seq s;
             dt_generate(&cfg, seq_seed(mode, 0xff000000ull + t * 16 + (unsigned)k), &s);
             if (!s.n)
                 continue;
             single.n = 1;
+            single.slot0 = 0;
             single.mode = mode;
             single.seq[0] = &s;
             batch_build(&single);
@@ -834,6 +890,66 @@ static void probe_kvm(int mode)
     }
 }
 
+/* What the random sequences take for granted of the second machine, checked
+ * against kvm first so a failure says what is wrong, not which sequence:
+ *   1. rip after an exit for `out` is past the instruction, as kvm has it;
+ *   2. after vx_vcpu_set_regs() moves rip, the next `out` to that port, from
+ *      elsewhere, exits again (no pending I/O left over);
+ *   3. code rewritten with vx_memory_write() runs as rewritten.
+ * Returns the number of failed checks. */
+static int api_checks(void)
+{
+    static const uint8_t code1[] = { 0xb8, 1, 0, 0, 0, 0xe6, DT_PORT };   /* mov eax, 1; out */
+    static const uint8_t code2[] = { 0xb8, 2, 0, 0, 0, 0xe6, DT_PORT };
+    static const uint8_t code3[] = { 0xb8, 3, 0, 0, 0, 0xe6, DT_PORT };
+    struct { uint64_t rip, rax; uint32_t reason; } got[2][3];
+    for (int k = 0; k < 2; k++) {
+        struct side *sd = &sides[k];
+        side_mode(sd, DM_LONG64);
+        const uint8_t *codes[3] = { code1, code2, code3 };
+        uint64_t at[3] = { DT_CODE_GPA, DT_CODE_GPA + 0x100, DT_CODE_GPA };
+        vx_memory_write(sd->m, DT_CODE_GPA, zeros, 0x1000);
+        for (int i = 0; i < 3; i++) {
+            vx_memory_write(sd->m, at[i], codes[i], sizeof code1);
+            vx_x86_regs r = { .rip = at[i], .rflags = 2 | F_IOPL3, .rsp = page_of(0) + 0x800 };
+            vx_vcpu_set_regs(sd->v, &r);
+            vx_exit ex = { .size = sizeof ex };
+            vx_vcpu_run(sd->v, &ex);
+            vx_vcpu_get_regs(sd->v, &r);
+            got[k][i].rip = r.rip;
+            got[k][i].rax = r.rax & 0xffffffff;
+            got[k][i].reason = ex.reason;
+            if (ex.reason != VX_EXIT_IO)
+                sd->mode = -1;
+        }
+        vx_memory_write(sd->m, DT_CODE_GPA, zeros, 0x1000);
+    }
+    int bad = 0;
+    const char *b = sides[1].name, *a = sides[0].name;
+    if (got[1][0].reason != VX_EXIT_IO || got[1][0].rip != got[0][0].rip) {
+        printf("difftest: FAIL: after the exit for `out 0x%x, al` at 0x%x, %s has rip 0x%" PRIx64
+               " (exit %u), %s 0x%" PRIx64 " (past the instruction)\n", DT_PORT, DT_CODE_GPA, b,
+               got[1][0].rip, got[1][0].reason, a, got[0][0].rip);
+        bad++;
+    }
+    if (got[1][1].reason != VX_EXIT_IO || got[1][1].rax != 2 ||
+        (got[1][1].rip != got[0][1].rip && got[1][1].rip != got[0][1].rip - 2)) {
+        printf("difftest: FAIL: after vx_vcpu_set_regs() to 0x%x, the `out 0x%x, al` there did "
+               "not exit on %s as on %s: exit %u at rip 0x%" PRIx64 " (%s: exit %u at 0x%" PRIx64
+               "); is the earlier out's pending I/O still answered?\n", DT_CODE_GPA + 0x100,
+               DT_PORT, b, a, got[1][1].reason, got[1][1].rip, a, got[0][1].reason,
+               got[0][1].rip);
+        bad++;
+    }
+    if (got[1][2].rax != got[0][2].rax) {
+        printf("difftest: FAIL: code rewritten with vx_memory_write() (mov eax, 1 -> mov eax, 3, "
+               "at 0x%x, already run) ran as the old code on %s: eax %" PRIu64 ", %s: %" PRIu64
+               " (stale translations)\n", DT_CODE_GPA, b, got[1][2].rax, a, got[0][2].rax);
+        bad++;
+    }
+    return bad;
+}
+
 /* Does the oracle's pushf show the rflags the guest was given? */
 static void detect_quirks(int mode)
 {
@@ -842,6 +958,7 @@ static void detect_quirks(int mode)
     struct gen_cfg cfg = { .mode = mode, .ring = opt.ring, .maxlen = 1, .enabled = none };
     dt_generate(&cfg, seq_seed(mode, 0xfe000000ull), &s);
     single.n = 1;
+    single.slot0 = 0;
     single.mode = mode;
     single.seq[0] = &s;
     batch_build(&single);
@@ -858,6 +975,51 @@ static void detect_quirks(int mode)
                "IF and IOPL are not compared\n", opt.ring, mode_name[mode], sides[0].name,
                (unsigned)(f >> 9 & 1), (unsigned)(f >> 12 & 3), s.init_flags >> 9 & 1,
                s.init_flags >> 12 & 3);
+    }
+    /* the selectors mov r, sreg reads, against what the vCPU was given */
+    vx_x86_sregs sr;
+    vx_vcpu_get_sregs(sides[0].v, &sr);
+    const vx_x86_segment *segs[6] = { &sr.es, &sr.cs, &sr.ss, &sr.ds, &sr.fs, &sr.gs };
+    static const char *names[6] = { "es", "cs", "ss", "ds", "fs", "gs" };
+    for (int k = 0; k < 6; k++) {
+        const uint8_t mov[2] = { 0x8c, (uint8_t)(0xc0 | k << 3) };   /* mov eax, sreg */
+        dt_raw_seq(&s, mode, mov, 2);
+        batch_build(&single);
+        side_run(&sides[0], 0, &single, &r);
+        uint64_t v;
+        memcpy(&v, sides[0].ram + slot_of(0) + DT_SLOT_SAVE, 8);
+        if (exit_ok(&single, &r) && (v & 0xffff) == segs[k]->selector)
+            continue;
+        sreg_ok[mode] &= ~(1u << k);
+        printf("difftest: ring %d %s: %s's mov eax, %s reads 0x%x, not the guest's selector "
+               "0x%x; not tested\n", opt.ring, mode_name[mode], sides[0].name, names[k],
+               (unsigned)(v & 0xffff), segs[k]->selector);
+    }
+    /* Does the CPU run this mode, or KVM's instruction emulator? The emulator
+     * has no lzcnt (it runs bsr: lzcnt of 1 gives 0, not 31), computes
+     * aam/aad's SF/ZF/PF on all of eax, and zero-extends a 32-bit register
+     * destination of a cmpxchg that fails its compare (the CPU leaves it).
+     * Those templates would compare tcg with the emulator's mistakes: leave
+     * them out. */
+    static const uint8_t lz[] = { 0xb8, 1, 0, 0, 0, 0xf3, 0x0f, 0xbd, 0xc0 };
+    dt_raw_seq(&s, mode, lz, sizeof lz);
+    batch_build(&single);
+    side_run(&sides[0], 0, &single, &r);
+    uint64_t v;
+    memcpy(&v, sides[0].ram + slot_of(0) + DT_SLOT_SAVE, 8);
+    if (!exit_ok(&single, &r) || (v & 0xffffffff) != 31) {
+        static const char *wrong[] = { "lzcnt", "tzcnt", "aam", "aad", "cmpxchg" };
+        printf("difftest: ring %d %s: %s runs this mode in its instruction emulator, not on the "
+               "CPU (lzcnt of 1 gives %u): a check against the emulator; skipping what it gets "
+               "wrong:", opt.ring, mode_name[mode], sides[0].name, (unsigned)v);
+        for (unsigned t = 0; t < dt_ntemplates; t++)
+            for (size_t k = 0; k < sizeof wrong / sizeof wrong[0]; k++)
+                if (!strcmp(dt_templates[t].name, wrong[k]) && enabled[mode][t] &&
+                    (k < 4 || mode == DM_LONG64)) {
+                    enabled[mode][t] = 0;
+                    printf(" %s", wrong[k]);
+                }
+        printf("\n");
     }
 }
 
@@ -913,8 +1075,11 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: difftest [--seed S] [--count N] [--mode long64|prot32|all] [--ring 0|3]\n"
-            "                [--template NAME[,NAME...]] [--first I] [--maxlen N] [--batch N]\n"
-            "                [--keep-going] [--list] [-v]\n");
+            "                [--template NAME[,NAME...]] [--first I] [--slot K] [--maxlen N]\n"
+            "                [--batch N] [--keep-going] [--list] [-v]\n"
+            "debugging: --self (kvm against a second kvm), --nomask (compare undefined flags\n"
+            "too), --inject-bug[=adc|flip] (corrupt the second machine), --fresh-tcg (a new\n"
+            "second machine for every run)\n");
     exit(99);
 }
 
@@ -950,6 +1115,10 @@ int main(int argc, char **argv)
             opt.maxlen = atoi(v);
             if (opt.maxlen < 1 || opt.maxlen > SEQ_MAX)
                 usage();
+        } else if (ARG("--slot")) {
+            opt.slot = atoi(v);
+            if (opt.slot < 0 || opt.slot >= DT_MAX_SLOTS)
+                usage();
         } else if (ARG("--batch")) {
             opt.batch = atoi(v);
             if (opt.batch < 1)
@@ -968,6 +1137,8 @@ int main(int argc, char **argv)
             opt.inject = 1;
         else if (!strcmp(a, "--inject-bug=flip"))
             opt.inject = 2;
+        else if (!strcmp(a, "--fresh-tcg"))
+            opt.fresh = 1;
         else
             usage();
 #undef ARG
@@ -1022,6 +1193,17 @@ int main(int argc, char **argv)
     side_open(&sides[1], opt.self ? VX_ACCEL_KVM : VX_ACCEL_TCG, opt.self ? "kvm#2" : "tcg");
 
     double t0 = now();
+    if (!opt.fresh) {
+        int bad = api_checks();
+        if (bad) {
+            mismatches += bad;
+            if (!opt.keep_going) {
+                printf("difftest: the random sequences need these first (--fresh-tcg works "
+                       "around them with a new %s machine for every run)\n", sides[1].name);
+                return 1;
+            }
+        }
+    }
     for (int m = 0; m < DM_COUNT; m++)
         if (opt.modes >> m & 1) {
             detect_quirks(m);

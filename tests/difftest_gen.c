@@ -656,7 +656,9 @@ static int fit_disp(struct bld *b, struct mem *m, int mult, int64_t add, int all
     m->mult = (int8_t)mult;
     m->addend = add;
     if (m->asz == 64) {
-        int64_t v1 = add + mult * lo, v2 = add + mult * hi;
+        /* wrapping: registers hold any value */
+        int64_t v1 = (int64_t)((uint64_t)add + (uint64_t)(mult * lo));
+        int64_t v2 = (int64_t)((uint64_t)add + (uint64_t)(mult * hi));
         if (v1 < INT32_MIN || v1 > INT32_MAX || v2 < INT32_MIN || v2 > INT32_MAX)
             return 0;
     }
@@ -2146,7 +2148,14 @@ static void t_moffs(struct bld *b, int p)
 static void t_mov_sreg(struct bld *b, int p)
 {
     (void)p;
-    int sreg = (int)rn(b, 6);
+    if (!(b->cfg->sreg_ok & 0x3f)) {
+        b->fail = 1;
+        return;
+    }
+    int sreg;
+    do
+        sreg = (int)rn(b, 6);
+    while (!(b->cfg->sreg_ok >> sreg & 1));
     struct op rm = { 0 };
     int w = W16;
     if (chance(b, 2)) {
@@ -2817,6 +2826,26 @@ void dt_place(const struct inst *in, uint64_t addr, uint64_t page_base, int mode
         for (int j = 0; j < r->size; j++)
             out[r->off + j] = (uint8_t)(v >> (8 * j));
     }
+}
+
+void dt_raw_seq(struct seq *s, int mode, const uint8_t *bytes, int len)
+{
+    memset(s, 0, sizeof *s);
+    s->mode = mode;
+    for (int r = 0; r < NGPR; r++)
+        s->init[r] = (struct rk){ .known = 1, .rel = r == R_SP, .v = r == R_SP ? 0x800 : 0 };
+    s->init_flags = 2 | F_IOPL3;
+    s->n = 1;
+    struct inst *in = &s->ins[0];
+    in->bug_off = -1;
+    for (unsigned t = 0; t < dt_ntemplates; t++)
+        if (dt_templates[t].fn == t_nop)
+            in->tmpl = (uint16_t)t;
+    memcpy(in->bytes, bytes, (size_t)len);
+    in->len = (uint8_t)len;
+    in->nins = 1;
+    in->eff[R_AX].kind = EF_UNKNOWN;
+    in->eff[R_CX].kind = EF_UNKNOWN;
 }
 
 const char *dt_form_name(unsigned tmpl, unsigned form, char *buf, size_t len)

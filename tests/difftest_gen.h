@@ -165,6 +165,7 @@ struct gen_cfg {
     int maxlen;              /* instances per sequence, at most SEQ_MAX */
     const uint8_t *enabled;  /* per template: may be generated */
     int mask_if_iopl;        /* the oracle's pushf shows the host's IF and IOPL */
+    unsigned sreg_ok;        /* segment registers (es cs ss ds fs gs) it reads faithfully */
 };
 
 /* The splitmix64 step: seeds and hashes. */
@@ -194,6 +195,10 @@ void dt_place(const struct inst *in, uint64_t addr, uint64_t page_base, int mode
 
 /* The real initial value of a register. */
 uint64_t dt_value(const struct rk *k, uint64_t page_base, int mode);
+
+/* A sequence of one instance made of these bytes (no memory operands, rax
+ * and rcx clobbered), for probing the oracle. */
+void dt_raw_seq(struct seq *s, int mode, const uint8_t *bytes, int len);
 
 /* Width index of a form, for reports. */
 const char *dt_form_name(unsigned tmpl, unsigned form, char *buf, size_t len);

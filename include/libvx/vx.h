@@ -198,7 +198,8 @@ VX_API void *vx_memory_ptr(vx_machine *m, uint64_t gpa, size_t len);
  *   read: store the value in *value (zero-extended); *value starts at 0.
  *   A NULL read returns all ones; a NULL write ignores the store.
  *   Returning non-zero stops the vCPU with VX_EXIT_INTERNAL; the return value
- *   and the access are named in vx_last_error().
+ *   and the access are named in vx_last_error(). The access did not happen:
+ *   running the vCPU again makes it again (and calls the callback again).
  * Only the low `len` bytes of a read value reach the guest.
  * Callbacks run on the vCPU's thread, inside vx_vcpu_run(). A callback may
  * stop its own vCPU (vx_vcpu_stop), read or write its registers, and (when

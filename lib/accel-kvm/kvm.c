@@ -279,8 +279,9 @@ struct kvm_machine {
 struct kvm_vcpu {
     int fd;
     struct kvm_run *run;
-    /* An exit handed to the application that the next run() completes. */
-    enum { PENDING_NONE, PENDING_IO, PENDING_MMIO } pending;
+    /* An exit handed to the application that the next run() completes, or
+     * an access whose callback failed, which the next run() makes again. */
+    enum { PENDING_NONE, PENDING_IO, PENDING_MMIO, RETRY_IO, RETRY_MMIO } pending;
     uint32_t io_next; /* the string-I/O element the application was asked about */
 };
 
@@ -636,7 +637,8 @@ static int handle_io(vx_vcpu *v, struct kvm_vcpu *k, vx_exit *exit)
                 return 1;
             }
         } else if (rc < 0) {
-            k->pending = PENDING_NONE;
+            k->pending = RETRY_IO;
+            k->io_next = i;
             return internal(exit);
         }
         if (!out)
@@ -650,6 +652,7 @@ static int handle_io(vx_vcpu *v, struct kvm_vcpu *k, vx_exit *exit)
 static int handle_mmio(vx_vcpu *v, struct kvm_vcpu *k, vx_exit *exit)
 {
     struct kvm_run *run = k->run;
+    k->pending = PENDING_NONE;
     uint64_t gpa = run->mmio.phys_addr;
     unsigned len = run->mmio.len;
     bool write = run->mmio.is_write;
@@ -677,8 +680,11 @@ static int handle_mmio(vx_vcpu *v, struct kvm_vcpu *k, vx_exit *exit)
         exit->u.mmio.value = io.value;
         return 1;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        k->pending = RETRY_MMIO;
         return internal(exit);
+    }
+    k->pending = PENDING_NONE;
     if (!write)
         memcpy(run->mmio.data, &io.value, len);
     return 0;
@@ -700,6 +706,10 @@ static int resume_pending(vx_vcpu *v, struct kvm_vcpu *k, vx_exit *exit)
             memcpy(run->mmio.data, &exit->u.mmio.value, run->mmio.len);
         k->pending = PENDING_NONE;
         return 0;
+    case RETRY_IO: /* the failed element is dispatched again */
+        return handle_io(v, k, exit);
+    case RETRY_MMIO:
+        return handle_mmio(v, k, exit);
     default:
         return 0;
     }

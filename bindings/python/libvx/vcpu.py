@@ -3,6 +3,7 @@
 import ctypes
 import enum
 import operator
+import struct
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
@@ -93,76 +94,57 @@ class Exit:
     ``value`` can be set only on the vCPU's latest exit, before the next run.
     """
 
-    __slots__ = (
-        "reason",
-        "port",
-        "gpa",
-        "len",
-        "is_write",
-        "_value",
-        "kind",
-        "code",
-        "rip",
-        "error",
-        "_vcpu",
-        "_seq",
-    )
-
-    reason: Union[ExitReason, int]
-    port: Optional[int]
-    gpa: Optional[int]
-    len: Optional[int]
-    is_write: Optional[bool]
-    kind: Optional[Union[ShutdownKind, int]]
-    code: Optional[int]
-    rip: Optional[int]
-    error: Optional[str]
+    # Class defaults: an exit sets only the fields of its reason.
+    reason: Union[ExitReason, int] = 0
+    port: Optional[int] = None
+    gpa: Optional[int] = None
+    len: Optional[int] = None
+    is_write: Optional[bool] = None
+    kind: Optional[Union[ShutdownKind, int]] = None
+    code: Optional[int] = None
+    rip: Optional[int] = None
+    error: Optional[str] = None
+    _value: Optional[int] = None
+    _vcpu: Optional["Vcpu"] = None
+    _seq: Optional[int] = None
 
     def __init__(self, reason: Union[ExitReason, int], **fields: Any) -> None:
-        try:
-            self.reason = ExitReason(reason)
-        except ValueError:
-            self.reason = reason
+        """An exit made by hand (tests, replays); Vcpu.run() makes the real ones."""
+        self.reason = _REASONS.get(reason, reason)
         for name in ("port", "gpa", "len", "is_write", "kind", "code", "rip", "error"):
-            setattr(self, name, fields.pop(name, None))
-        self._value = fields.pop("value", None)
-        self._vcpu = fields.pop("_vcpu", None)
-        self._seq = fields.pop("_seq", None)
+            if name in fields:
+                setattr(self, name, fields.pop(name))
+        if "value" in fields:
+            self._value = fields.pop("value")
         if fields:
             raise TypeError(f"unknown Exit fields: {', '.join(fields)}")
 
     @classmethod
     def _from_struct(cls, s: ExitStruct, vcpu: "Vcpu", seq: int) -> "Exit":
+        # struct.unpack_from on the C bytes: one call instead of a ctypes
+        # object per nested member (run() is a hot path).
         reason = s.reason
         e = cls.__new__(cls)
-        try:
-            e.reason = ExitReason(reason)
-        except ValueError:
-            e.reason = reason
-        e.port = e.gpa = e.len = e.is_write = e._value = None
-        e.kind = e.code = e.rip = e.error = None
+        e.reason = _REASONS.get(reason, reason)
         e._vcpu = vcpu
         e._seq = seq
-        if reason == ExitReason.IO:
-            io = s.u.io
-            e.port, e.len, e.is_write = io.port, io.len, bool(io.is_write)
-            if e.is_write:
-                e._value = io.value
+        if reason == _IO:
+            e.port, e.len, w, value = _IO_LAYOUT.unpack_from(s, _UNION_OFFSET)
+            e.is_write = w = bool(w)
+            if w:
+                e._value = value
             else:
-                io.value = 0  # a read not answered completes with 0
-        elif reason == ExitReason.MMIO:
-            mm = s.u.mmio
-            e.gpa, e.len, e.is_write = mm.gpa, mm.len, bool(mm.is_write)
-            if e.is_write:
-                e._value = mm.value
+                s.u.io.value = 0  # a read not answered completes with 0
+        elif reason == _MMIO:
+            e.gpa, e.len, w, value = _MMIO_LAYOUT.unpack_from(s, _UNION_OFFSET)
+            e.is_write = w = bool(w)
+            if w:
+                e._value = value
             else:
-                mm.value = 0
+                s.u.mmio.value = 0
         elif reason == ExitReason.SHUTDOWN:
             sd = s.u.shutdown
-            try:
-                e.kind = ShutdownKind(sd.kind)
-            except ValueError:
-                e.kind = sd.kind
+            e.kind = _KINDS.get(sd.kind, sd.kind)
             e.code = sd.code
         elif reason == ExitReason.DEBUG:
             e.rip = s.u.debug.rip
@@ -228,6 +210,16 @@ class Exit:
         return f"<Exit {text}>"
 
     __str__ = __repr__
+
+
+_REASONS = {int(r): r for r in ExitReason}
+_KINDS = {int(k): k for k in ShutdownKind}
+_IO = int(ExitReason.IO)
+_MMIO = int(ExitReason.MMIO)
+_UNION_OFFSET = ExitStruct.u.offset
+# vx_exit.u.io and u.mmio: (port | gpa, len, is_write, value)
+_IO_LAYOUT = struct.Struct("<HBB4xQ")
+_MMIO_LAYOUT = struct.Struct("<QBB6xQ")
 
 
 # ---------------------------------------------------------------------------
@@ -463,6 +455,9 @@ class Vcpu:
             raise InvalidArgument(EINVAL, f"vCPU {ptr:#x} is not a vCPU of machine {machine._ptr:#x}")
         self.index: int = L.vx_vcpu_index(ptr)
         self._exit = ExitStruct(size=ctypes.sizeof(ExitStruct))
+        # Made once: ctypes converts these fastest (run() is a hot path).
+        self._exit_ref = ctypes.byref(self._exit)
+        self._cptr = ctypes.c_void_p(ptr)
         self._seq = 0
         self._running: set = set()
         self._L = L
@@ -655,19 +650,22 @@ class Vcpu:
 
         If a device callback raised, the vCPU stops (VX_EXIT_INTERNAL) and
         this re-raises that exception, with the exit attached as its
-        ``libvx_exit`` attribute.
+        ``libvx_exit`` attribute. (What running the vCPU again does to the
+        interrupted access, retry or not, libvx does not define yet, and
+        the accelerators differ: treat the vCPU's state as suspect.)
 
         Raises :class:`Busy` if the vCPU is already running (on another
         thread, or further up this one: a callback may not run its own vCPU).
         """
-        ptr = self._handle()
+        if self._machine._ptr is None:
+            self._handle()  # raises
         tid = threading.get_ident()
         pending = _callbacks.pending
         outer = pending.exc
         pending.exc = None
         self._running.add(tid)
         try:
-            rc = self._L.vx_vcpu_run(ptr, self._exit)
+            rc = self._L.vx_vcpu_run(self._cptr, self._exit_ref)
         finally:
             self._running.discard(tid)
             exc = pending.exc

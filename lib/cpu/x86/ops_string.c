@@ -10,29 +10,27 @@
  *
  * Bounded rep. One handler call performs at most REP_CHUNK iterations
  * (REP_CHUNK_IO for ins/outs, whose every element is a device access; 1
- * when RFLAGS.TF is set, as the CPU traps after every iteration). If work
- * remains after that, the handler sets next_rip = rip and returns
- * X86_BRANCH: the block ends, the run loop gets control back (a stop
- * request, a pending interrupt and the time budget are looked at there),
- * and the instruction runs again from the registers it left. X86_BRANCH
- * and not X86_OK: X86_OK means "go on with the next decoded instruction",
- * which would skip the rest of the rep.
+ * when RFLAGS.TF is set, as the CPU traps after every iteration), and
+ * pauses early when cpu->end_block becomes set during the call (a store
+ * invalidated translated code, a device callback asked the vCPU to stop).
+ * A paused instruction returns X86_OK with next_rip = rip: the run loop
+ * ends the block there without retiring or counting it, looks at stop
+ * requests, interrupts and the budget, and runs it again from the
+ * registers it left. Only the call that finishes counts: a rep string
+ * instruction retires once, as on the CPU (a jump to itself, by contrast,
+ * returns X86_BRANCH and retires every time).
  *
- * Retirement. A rep instruction that stopped at its bound has not retired:
- * the run loop must not count it. It recognises the case exactly as
- *     i->rep && c->next_rip == c->rip && <i is a string instruction>
- * (a completed string instruction never leaves next_rip == rip, and a
- * branch to itself such as "f2 eb fe" is not a string instruction), and
- * can call i->fn again directly, without a block lookup.
- *
- * Fast path. With a rep prefix, runs of elements that lie in one page on
- * both sides (and in one piece of the 16/32-bit address wrap and of the
- * segment limit) go straight through the soft TLB's host pointers. Overlap
- * is decided on the host addresses (two linear pages may map the same
- * memory) and, where an element reads what an earlier one wrote, the copy
- * goes element by element as the CPU's would. Anything else (TLB miss,
- * element crossing a page, segment checks that fail) takes the element
- * path through x86_load/x86_store, whose slow path refills the TLB.
+ * Fast path. For movs, stos and repe/repne cmps/scas, runs of elements
+ * that lie in one page on each side (and in one piece of the 16/32-bit
+ * address wrap and of the segment limit) go straight through the soft
+ * TLB's host pointers: memmove/memset, memchr, word-at-a-time compares.
+ * Overlap is decided on the host addresses (two linear pages may map the
+ * same memory) and, where an element reads what an earlier one wrote, the
+ * copy goes element by element as the CPU's does. Anything else (TLB miss,
+ * element crossing a page, a segment check that fails) takes the element
+ * path through x86_load/x86_store, whose slow path may refill the TLB.
+ * Nothing on the fast path can fault, so the element path raises every
+ * fault, at the right element.
  *
  * Nothing here reads the decoded instruction after the first access: a
  * store into translated code may free the block that holds it.
@@ -54,6 +52,7 @@ struct str {
     uint64_t amask; /* address size: SI/DI/CX width */
     int64_t step;   /* +size or -size (DF) */
     unsigned size;  /* element bytes */
+    unsigned shift; /* log2(size): sizes are powers of two, divisions are slow */
     unsigned as;    /* address bytes */
     unsigned seg;   /* source segment (DS or the override) */
     uint8_t rep;    /* 0, 0xf3, 0xf2 */
@@ -66,6 +65,7 @@ static inline void str_init(struct str *s, const struct x86_cpu *c, const struct
     s->as = i->addrsize;
     s->amask = x86_addr_mask(s->as);
     s->size = size;
+    s->shift = size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;
     s->down = (c->flags & F_DF) != 0;
     s->step = s->down ? -(int64_t)size : (int64_t)size;
     s->seg = i->seg;
@@ -107,14 +107,30 @@ static inline uint64_t str_budget(const struct x86_cpu *c, uint64_t chunk)
     return (c->flags & F_TF) ? 1 : chunk;
 }
 
-/* After a call: done, or come back to this instruction for the rest. */
+/* rep with rCX = 0: nothing happens, except that the CPU writes the count
+ * back: with a 32-bit address size in 64-bit mode, the upper half of rCX
+ * is cleared (measured against the CPU by tests/difftest). */
+static inline enum x86_status str_none(struct x86_cpu *c, const struct str *s)
+{
+    set_count(c, s, 0);
+    return X86_OK;
+}
+
+/* After a call: done, or paused (come back to this instruction for the
+ * rest, without retiring it). */
 static inline enum x86_status str_end(struct x86_cpu *c, bool more)
 {
-    if (more) {
+    if (more)
         c->next_rip = c->rip;
-        return X86_BRANCH;
-    }
     return X86_OK;
+}
+
+/* Pause after this iteration: end_block became set during the call. Only
+ * a change counts, so that a flag left over from an earlier pause cannot
+ * hold the instruction to one iteration per call. */
+static inline bool str_pause(const struct x86_cpu *c, bool end_block_at_entry)
+{
+    return __builtin_expect(c->end_block, 0) && !end_block_at_entry;
 }
 
 /* repe stops on a mismatch, repne on a match. */
@@ -151,16 +167,18 @@ static uint8_t *run_host(struct x86_cpu *c, struct vx_tlb_entry *tab, const stru
     in_page = lin & (PAGE - 1);
     if (in_page + size > PAGE)
         return NULL;
+    if (*n == 1) /* a single element: the checks above were all */
+        return vx_tlb_lookup(tab, lin, size);
     if (!s->down) {
-        room = (PAGE - in_page) / size;
+        room = (PAGE - in_page) >> s->shift;
         if (s->as < 8) { /* stop before the offset wraps */
-            uint64_t w = (s->amask - off + 1) / size;
+            uint64_t w = (s->amask - off + 1) >> s->shift;
             room = w < room ? w : room;
         }
     } else {
-        room = in_page / size + 1;
+        room = (in_page >> s->shift) + 1;
         if (s->as < 8) {
-            uint64_t w = off / size + 1;
+            uint64_t w = (off >> s->shift) + 1;
             room = w < room ? w : room;
         }
     }
@@ -168,7 +186,7 @@ static uint8_t *run_host(struct x86_cpu *c, struct vx_tlb_entry *tab, const stru
         *n = room;
     if (*n == 0)
         return NULL;
-    uint64_t span = (*n - 1) * size;
+    uint64_t span = (*n - 1) << s->shift;
     if (span) {
         /* The valid offsets of a segment form one interval: the first and
          * the last element passing means every one between does. */
@@ -234,6 +252,82 @@ static uint64_t stos_run(struct x86_cpu *c, const struct str *s, uint64_t di, ui
     return n;
 }
 
+/* The scans of repe/repne cmps and scas: the index of the first of n
+ * elements that stops the rep (n when none does). Forward scans go eight
+ * bytes at a time over equal data (repe) or through memchr (repne scasb);
+ * the rest compare element by element with the width fixed per loop. */
+#define SCAN_LOOP(T, P_NEXT, VAL_A, VAL_B)                                    \
+    for (uint64_t k = 0; k < n; k++) {                                       \
+        T x_, y_;                                                            \
+        memcpy(&x_, VAL_A, sizeof x_);                                       \
+        memcpy(&y_, VAL_B, sizeof y_);                                       \
+        if ((x_ == y_) == ne)                                                \
+            return k;                                                        \
+        P_NEXT;                                                              \
+    }                                                                        \
+    return n
+
+static uint64_t scan_cmps(const uint8_t *p, const uint8_t *q, uint64_t n, unsigned size,
+                          int64_t step, bool ne)
+{
+    if (!ne && step > 0) {
+        uint64_t bytes = n * size, k = 0;
+        for (; k + 8 <= bytes; k += 8) {
+            uint64_t x, y;
+            memcpy(&x, p + k, 8);
+            memcpy(&y, q + k, 8);
+            if (x != y)
+                break;
+        }
+        uint64_t e = k / size;
+        while (e < n && host_ld(p + e * size, size) == host_ld(q + e * size, size))
+            e++;
+        return e;
+    }
+    switch (size) {
+    case 1: { SCAN_LOOP(uint8_t, (p += step, q += step), p, q); }
+    case 2: { SCAN_LOOP(uint16_t, (p += step, q += step), p, q); }
+    case 4: { SCAN_LOOP(uint32_t, (p += step, q += step), p, q); }
+    default: { SCAN_LOOP(uint64_t, (p += step, q += step), p, q); }
+    }
+}
+
+static uint64_t scan_scas(const uint8_t *p, uint64_t a, uint64_t n, unsigned size,
+                          int64_t step, bool ne)
+{
+    if (step > 0 && ne && size == 1) {
+        const uint8_t *hit = memchr(p, (int)a, n);
+        return hit ? (uint64_t)(hit - p) : n;
+    }
+    if (step > 0 && !ne) {
+        /* a repeated over a word: elements are aligned to p, so each
+         * word at p + 8k holds whole copies of a. */
+        uint64_t pat = size == 1 ? a * 0x0101010101010101ull
+                     : size == 2 ? a * 0x0001000100010001ull
+                     : size == 4 ? a | a << 32 : a;
+        uint64_t bytes = n * size, k = 0;
+        for (; k + 8 <= bytes; k += 8) {
+            uint64_t x;
+            memcpy(&x, p + k, 8);
+            if (x != pat)
+                break;
+        }
+        uint64_t e = k / size;
+        while (e < n && host_ld(p + e * size, size) == a)
+            e++;
+        return e;
+    }
+    uint8_t a1 = (uint8_t)a;
+    uint16_t a2 = (uint16_t)a;
+    uint32_t a4 = (uint32_t)a;
+    switch (size) {
+    case 1: { SCAN_LOOP(uint8_t, p += step, &a1, p); }
+    case 2: { SCAN_LOOP(uint16_t, p += step, &a2, p); }
+    case 4: { SCAN_LOOP(uint32_t, p += step, &a4, p); }
+    default: { SCAN_LOOP(uint64_t, p += step, &a, p); }
+    }
+}
+
 /* repe/repne scas: compares a with the elements at ES:di until the prefix
  * stops it; returns how many were compared (the last one's value in *b,
  * whether it stopped the rep in *stop). */
@@ -244,14 +338,12 @@ static uint64_t scas_run(struct x86_cpu *c, const struct str *s, uint64_t di, ui
     const uint8_t *p = run_host(c, c->tlb.load, s, S_ES, di, false, &n);
     if (!p)
         return 0;
-    for (uint64_t k = 0; k < n; k++, p += s->step) {
-        *b = host_ld(p, s->size);
-        if (rep_stops(s->rep, a, *b)) {
-            *stop = true;
-            return k + 1;
-        }
-    }
-    return n;
+    uint64_t k = scan_scas(p, a, n, s->size, s->step, s->rep == 0xf2);
+    *stop = k < n;
+    if (*stop)
+        k++;
+    *b = host_ld(p + (int64_t)(k - 1) * s->step, s->size);
+    return k;
 }
 
 static uint64_t cmps_run(struct x86_cpu *c, const struct str *s, uint64_t si, uint64_t di,
@@ -264,15 +356,13 @@ static uint64_t cmps_run(struct x86_cpu *c, const struct str *s, uint64_t si, ui
     const uint8_t *q = run_host(c, c->tlb.load, s, S_ES, di, false, &n);
     if (!q)
         return 0;
-    for (uint64_t k = 0; k < n; k++, p += s->step, q += s->step) {
-        *a = host_ld(p, s->size);
-        *b = host_ld(q, s->size);
-        if (rep_stops(s->rep, *a, *b)) {
-            *stop = true;
-            return k + 1;
-        }
-    }
-    return n;
+    uint64_t k = scan_cmps(p, q, n, s->size, s->step, s->rep == 0xf2);
+    *stop = k < n;
+    if (*stop)
+        k++;
+    *a = host_ld(p + (int64_t)(k - 1) * s->step, s->size);
+    *b = host_ld(q + (int64_t)(k - 1) * s->step, s->size);
+    return k;
 }
 
 /* ---- memory string instructions ------------------------------------------ */
@@ -282,7 +372,10 @@ X86_OP(op_movs)
     struct str s;
     str_init(&s, c, i, i->opsize);
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK);
+    const bool eb0 = c->end_block;
     while (count && budget) {
         uint64_t si = areg(c, R_SI, &s), di = areg(c, R_DI, &s);
         uint64_t n = movs_run(c, &s, si, di, count < budget ? count : budget);
@@ -301,6 +394,8 @@ X86_OP(op_movs)
         count -= n;
         budget -= n;
         set_count(c, &s, count);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0);
 }
@@ -311,7 +406,10 @@ X86_OP(op_stos)
     str_init(&s, c, i, i->opsize);
     uint64_t val = x86_get_reg(c, R_AX, s.size);
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK);
+    const bool eb0 = c->end_block;
     while (count && budget) {
         uint64_t di = areg(c, R_DI, &s);
         uint64_t n = stos_run(c, &s, di, count < budget ? count : budget, val);
@@ -325,6 +423,8 @@ X86_OP(op_stos)
         count -= n;
         budget -= n;
         set_count(c, &s, count);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0);
 }
@@ -336,7 +436,10 @@ X86_OP(op_lods)
     struct str s;
     str_init(&s, c, i, i->opsize);
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK);
+    const bool eb0 = c->end_block;
     while (count && budget) {
         uint64_t v;
         enum x86_status st = x86_load(c, s.seg, areg(c, R_SI, &s), s.size, &v);
@@ -347,6 +450,8 @@ X86_OP(op_lods)
         count--;
         budget--;
         set_count(c, &s, count);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0);
 }
@@ -359,7 +464,10 @@ X86_OP(op_cmps)
     struct str s;
     str_init(&s, c, i, i->opsize);
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK);
+    const bool eb0 = c->end_block;
     bool stop = false;
     while (count && budget && !stop) {
         uint64_t si = areg(c, R_SI, &s), di = areg(c, R_DI, &s);
@@ -382,6 +490,8 @@ X86_OP(op_cmps)
         budget -= n;
         set_count(c, &s, count);
         x86_set_lazy(c, CC_SUB, s.size, a - b, b, 0);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0 && !stop);
 }
@@ -392,7 +502,10 @@ X86_OP(op_scas)
     str_init(&s, c, i, i->opsize);
     uint64_t a = x86_get_reg(c, R_AX, s.size);
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK);
+    const bool eb0 = c->end_block;
     bool stop = false;
     while (count && budget && !stop) {
         uint64_t di = areg(c, R_DI, &s);
@@ -411,6 +524,8 @@ X86_OP(op_scas)
         budget -= n;
         set_count(c, &s, count);
         x86_set_lazy(c, CC_SUB, s.size, a - b, b, 0);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0 && !stop);
 }
@@ -500,7 +615,10 @@ X86_OP(op_ins)
     if (st)
         return st;
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK_IO);
+    const bool eb0 = c->end_block;
     bool first = true;
     while (count && budget) {
         if (!first && (st = x86_io_allowed(c, port, s.size)) != X86_OK)
@@ -520,6 +638,8 @@ X86_OP(op_ins)
         count--;
         budget--;
         set_count(c, &s, count);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0);
 }
@@ -533,7 +653,10 @@ X86_OP(op_outs)
     if (st)
         return st;
     uint64_t count = str_count(c, &s);
+    if (!count)
+        return str_none(c, &s);
     uint64_t budget = str_budget(c, REP_CHUNK_IO);
+    const bool eb0 = c->end_block;
     bool first = true;
     while (count && budget) {
         if (!first && (st = x86_io_allowed(c, port, s.size)) != X86_OK)
@@ -550,6 +673,8 @@ X86_OP(op_outs)
         count--;
         budget--;
         set_count(c, &s, count);
+        if (str_pause(c, eb0))
+            break;
     }
     return str_end(c, count != 0);
 }
