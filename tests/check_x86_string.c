@@ -509,8 +509,8 @@ START_TEST(address_size_32_zero_extends)
     ck_assert_uint_eq(cpu.regs[R_DI], 0x204);
     ck_assert_uint_eq(cpu.regs[R_CX], 0);
 
-    /* rep with ECX = 0: nothing moves, but RCX is written back (zero
-     * upper half), as the CPU does; RSI/RDI keep theirs. */
+    /* rep with ECX = 0: nothing moves, but the CPU writes back RCX (zero
+     * upper half), and movs RSI and RDI, stos RDI (measured on the CPU). */
     for (unsigned k = 0; k < 5; k++) {
         static x86_handler const fns[5] = { op_movs, op_cmps, op_stos, op_lods, op_scas };
         cpu.regs[R_SI] = 0xabababab00000100ull;
@@ -519,8 +519,9 @@ START_TEST(address_size_32_zero_extends)
         i = sinsn(fns[k], 8, 4, k == 1 || k == 4 ? 0xf2 : 0xf3);
         ck_assert_int_eq(exec(&i), X86_OK);
         ck_assert_uint_eq(cpu.regs[R_CX], 0);
-        ck_assert_uint_eq(cpu.regs[R_SI], 0xabababab00000100ull);
-        ck_assert_uint_eq(cpu.regs[R_DI], 0xcdcdcdcd00000200ull);
+        bool si = fns[k] == op_movs, di = si || fns[k] == op_stos;
+        ck_assert_uint_eq(cpu.regs[R_SI], si ? 0x100 : 0xabababab00000100ull);
+        ck_assert_uint_eq(cpu.regs[R_DI], di ? 0x200 : 0xcdcdcdcd00000200ull);
     }
     cpu.regs[R_DX] = 0x80;
     cpu.regs[R_CX] = 0xd0203aa900000000ull;
@@ -1458,8 +1459,14 @@ static bool ref_run(x86_handler fn, unsigned size, unsigned as, uint8_t rep, boo
     uint64_t m = as == 8 ? ~0ull : (1ull << (as * 8)) - 1;
     uint64_t count = rep ? r[R_CX] & m : 1;
     uint64_t step = df ? (uint64_t)-(int64_t)size : size;
-    if (rep && !count)
-        r[R_CX] = ref_set(r[R_CX], as, 0); /* the CPU writes the count back */
+    if (rep && !count) {
+        /* The CPU writes back the count, and movs/stos their pointers. */
+        r[R_CX] = ref_set(r[R_CX], as, 0);
+        if (fn == op_movs)
+            r[R_SI] = ref_set(r[R_SI], as, r[R_SI]);
+        if (fn == op_movs || fn == op_stos)
+            r[R_DI] = ref_set(r[R_DI], as, r[R_DI]);
+    }
     while (count) {
         uint64_t si = r[R_SI] & m, di = r[R_DI] & m, a = 0, b = 0;
         bool cmp = false;

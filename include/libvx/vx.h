@@ -185,7 +185,9 @@ VX_API int vx_memory_write(vx_machine *m, uint64_t gpa, const void *buf, size_t 
 
 /* A host pointer to guest memory [gpa, gpa + len), valid until that memory is
  * unmapped; NULL (with vx_last_error() set) unless the whole range lies in one
- * mapped region. */
+ * mapped region. Stores through it are not seen by the tcg accelerator's
+ * cache of translated code: to change code a vCPU may already have run,
+ * use vx_memory_write() (or the loaders), which tcg watches. */
 VX_API void *vx_memory_ptr(vx_machine *m, uint64_t gpa, size_t len);
 
 /* ------------------------------------------------------------------------ */

@@ -262,6 +262,21 @@ static enum x86_status tcg_port(struct x86_cpu *c, uint16_t port, unsigned size,
             *val = m;
         return X86_OK;
     }
+    if (write) {
+        /* Nothing to wait for: the write is done now and the exit comes
+         * right after it, so rip (or a string instruction's registers) show
+         * it done, as under KVM. A second unclaimed write in the same
+         * instruction (rep outs) stops before itself. */
+        if (c->exit_after)
+            return X86_EXIT;
+        c->io_addr = port;
+        c->io_size = (uint8_t)size;
+        c->io_write = true;
+        c->io_value = io.value;
+        c->exit_reason = X86_EXIT_IO;
+        c->exit_after = c->attention = true;
+        return X86_OK;
+    }
     c->io_addr = port;
     c->io_size = (uint8_t)size;
     c->io_write = write;
@@ -502,11 +517,13 @@ static void report_exception(struct tcg_vcpu *t, vx_exit *exit)
 enum block_end { END_NEXT, END_STATUS, END_BUDGET };
 
 /* After an instruction retired with attention set: forget what belonged to
- * it. Returns true when the block must end here. */
-static bool retire_attention(struct tcg_vcpu *t)
+ * it. Returns true when the block must end here (and *exit when the run
+ * must leave for the application: a port write nobody claimed). */
+static bool retire_attention(struct tcg_vcpu *t, bool *exit)
 {
     struct x86_cpu *c = &t->cpu;
-    bool end = c->end_block;
+    bool end = c->end_block || c->exit_after;
+    *exit = c->exit_after;
     t->log_n = t->log_pos = 0;
     c->io_answered = false;
     c->end_block = false;
@@ -534,18 +551,30 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
             if (__builtin_expect(c->next_rip == c->rip, 0))
                 break;
             c->rip = c->next_rip;
-            if (__builtin_expect(c->attention, 0) && retire_attention(t)) {
+            bool leave = false;
+            if (__builtin_expect(c->attention, 0) && retire_attention(t, &leave)) {
                 i++;
+                if (leave) {
+                    *st_out = X86_EXIT;
+                    how = END_STATUS;
+                    budget_cut = false;
+                }
                 break;
             }
             continue;
         }
         if (st == X86_BRANCH) {
             c->rip = c->next_rip;
+            bool leave = false;
             if (c->attention)
-                retire_attention(t);
+                retire_attention(t, &leave);
             i++;
             budget_cut = budget_cut && i == end;
+            if (leave) {
+                *st_out = X86_EXIT;
+                how = END_STATUS;
+                budget_cut = false;
+            }
             break;
         }
         if (st == X86_EXIT && c->exit_reason == X86_EXIT_HLT)
@@ -629,7 +658,9 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             break;
         }
         if (why == X86_EXIT_IO) {
-            t->pending = PENDING_IO;
+            /* A write exit is complete already; only a read waits for its value. */
+            t->pending = c->exit_after ? PENDING_NONE : PENDING_IO;
+            c->exit_after = false;
             exit->reason = VX_EXIT_IO;
             exit->u.io.port = (uint16_t)c->io_addr;
             exit->u.io.len = c->io_size;
@@ -732,6 +763,27 @@ static void forget_translations(vx_machine *m)
         if (t)
             vx_tlb_flush(&t->cpu.tlb);
     }
+}
+
+static void tcg_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
+{
+    struct tcg_machine *tm = m->accel;
+    /* From a device callback (DMA) the calling vCPU already holds the lock,
+     * and the block it runs may be among those that die. */
+    vx_vcpu *cur = vx_vcpu_current();
+    bool held = cur && cur->machine == m;
+    if (!held)
+        lock_machine(tm);
+    unsigned killed = 0;
+    uint64_t first = gpa & ~0xfffull;
+    for (uint64_t page = first; page < gpa + len && page >= first; page += 0x1000)
+        killed += tb_invalidate_page(&tm->tbs, page);
+    if (held && killed) {
+        struct tcg_vcpu *t = cur->accel;
+        t->cpu.end_block = t->cpu.attention = true;
+    }
+    if (!held)
+        pthread_mutex_unlock(&tm->lock);
 }
 
 static int tcg_map(vx_machine *m, struct vx_region *r)
@@ -914,6 +966,7 @@ const struct vx_accel_ops vx_tcg_ops = {
     .machine_fini = tcg_machine_fini,
     .vcpu_init = tcg_vcpu_init,
     .vcpu_fini = tcg_vcpu_fini,
+    .memory_written = tcg_memory_written,
     .map = tcg_map,
     .unmap = tcg_unmap,
     .get_regs = tcg_get_regs,

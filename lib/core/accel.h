@@ -28,6 +28,11 @@ struct vx_accel_ops {
     int (*vcpu_init)(vx_vcpu *v);
     void (*vcpu_fini)(vx_vcpu *v);
 
+    /* The host wrote guest memory (vx_memory_write, the loaders): an
+     * accelerator that caches translated code forgets what covers it.
+     * NULL when there is nothing to do. */
+    void (*memory_written)(vx_machine *m, uint64_t gpa, uint64_t len);
+
     /* The address space already holds r (map) or no longer does (unmap). */
     int (*map)(vx_machine *m, struct vx_region *r);
     int (*unmap)(vx_machine *m, struct vx_region *r);

@@ -19,7 +19,9 @@ VX_API int vx_load_flat(vx_machine *m, uint64_t gpa, const void *image, size_t l
     if (len && (gpa > UINT64_MAX - (len - 1) || !vx_as_covered(&m->as, gpa, len, 0, &bad)))
         return vxi_error(VX_ERANGE, "vx_load_flat: image of 0x%zx bytes at 0x%llx does not "
                          "fit in mapped memory", len, ULL(gpa));
-    return vx_as_write(&m->as, gpa, image, len, true);
+    int rc = vx_as_write(&m->as, gpa, image, len, true);
+    vxi_memory_written(m, gpa, len);
+    return rc;
 }
 
 /* One PT_LOAD segment, whatever the ELF class. */
@@ -134,6 +136,7 @@ VX_API int vx_load_elf(vx_machine *m, const void *image, size_t len, uint64_t *e
     for (int i = 0; i < n; i++) {
         vx_as_write(&m->as, seg[i].paddr, img + seg[i].offset, seg[i].filesz, true);
         vx_as_zero(&m->as, seg[i].paddr + seg[i].filesz, seg[i].memsz - seg[i].filesz);
+        vxi_memory_written(m, seg[i].paddr, seg[i].memsz);
     }
     if (entry)
         *entry = e_entry;

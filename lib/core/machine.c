@@ -353,7 +353,11 @@ VX_API int vx_memory_read(vx_machine *m, uint64_t gpa, void *buf, size_t len)
 VX_API int vx_memory_write(vx_machine *m, uint64_t gpa, const void *buf, size_t len)
 {
     int rc = check_copy(m, gpa, buf, len, "vx_memory_write");
-    return rc ? rc : vx_as_write(&m->as, gpa, buf, len, true);
+    if (rc)
+        return rc;
+    rc = vx_as_write(&m->as, gpa, buf, len, true);
+    vxi_memory_written(m, gpa, len);
+    return rc;
 }
 
 VX_API void *vx_memory_ptr(vx_machine *m, uint64_t gpa, size_t len)

@@ -31,6 +31,13 @@ struct vx_vcpu {
     atomic_int tid;             /* kernel thread id while running, for kicks */
 };
 
+/* The host changed guest memory [gpa, gpa + len): tell the accelerator. */
+static inline void vxi_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
+{
+    if (m->ops->memory_written && len)
+        m->ops->memory_written(m, gpa, len);
+}
+
 /* Is any vCPU of the machine inside vx_vcpu_run()? */
 bool vxi_machine_running(const vx_machine *m);
 

@@ -100,8 +100,10 @@ VX_API int vx_vcpu_set_mode(vx_vcpu *v, vx_cpu_mode mode, uint64_t tables_gpa)
     if (!tables)
         return vxi_error(VX_ENOMEM, "vx_vcpu_set_mode: out of memory");
     int n = x86_flat_mode(mode, tables_gpa, &s, tables);
-    if (n > 0)
+    if (n > 0) {
         rc = vx_as_write(&m->as, tables_gpa, tables, (size_t)n, true);
+        vxi_memory_written(m, tables_gpa, (uint64_t)n);
+    }
     free(tables);
     if (rc)
         return vxi_error(rc, "vx_vcpu_set_mode: cannot write the tables at 0x%llx",

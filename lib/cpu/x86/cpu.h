@@ -171,6 +171,8 @@ struct x86_cpu {
     uint8_t io_size;
     bool io_write;
     bool io_answered; /* re-executing with the application's answer */
+    bool exit_after;  /* an unclaimed port write is done: exit once the instruction
+                         (or the string element) completes, as KVM does */
 
     /* End the block after the current instruction: a store invalidated
      * translated code, or a device callback asked the vCPU to stop. */
