@@ -126,7 +126,7 @@ struct bench_regs {
  * (nothing claims port 0xf4: libvx returns VX_EXIT_IO there, and ring 3
  * cannot hlt), a `ret` in its place for the native column, a stop address
  * for Unicorn. A run retires exactly insns_per_iter * iters instructions
- * before the tail. */
+ * before the tail (then tcg counts the tail's `out` too). */
 struct bench_loop {
     const char *name;
     const uint8_t *code;

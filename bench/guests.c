@@ -38,9 +38,11 @@ const size_t guest_hlt_len = sizeof(guest_hlt);
  * Each guest is listed with its offsets and, for each instruction, how many
  * times a run executes it; insns_per_iter is the sum over one iteration of
  * rcx, so a run of N iterations retires insns_per_iter * N instructions
- * before the tail (`out 0xf4, al` ends the run; under tcg that `out`, which
- * leaves vx_vcpu_run, is not counted as retired, so vx_vcpu_instructions()
- * grows by exactly that number).
+ * before the tail. The tail's `out 0xf4, al` ends the run; a port write is
+ * complete when vx_vcpu_run returns, so under tcg vx_vcpu_instructions()
+ * grows by exactly insns_per_iter * N + 1 (vx_cells.c checks it). MIPS
+ * counts the loop's instructions only: the native column runs a `ret`
+ * there, Unicorn stops before it.
  */
 
 /* The ALU loop: register-only integer work, two dependency chains (rax/rbx/

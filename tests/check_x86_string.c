@@ -80,6 +80,7 @@ static unsigned io_n;    /* accesses completed */
 static long io_exit_at;  /* the access (index in io_log) that exits once, or -1 */
 static unsigned io_exits;
 static long io_stop_at;  /* the access after which a "callback" asks to stop, or -1 */
+static long io_unclaimed_write_at; /* a write nobody claims: done, exit after it; or -1 */
 
 static uint64_t io_read_value(unsigned n)
 {
@@ -103,6 +104,22 @@ static enum x86_status t_port(struct x86_cpu *cp, uint16_t port, unsigned size, 
         else
             *val = cp->io_value & x86_mask(size);
         *r = (struct io_rec){ port, size, write, true, *val & x86_mask(size) };
+        io_n++;
+        return X86_OK;
+    }
+    if (write && (long)io_n == io_unclaimed_write_at) {
+        /* As tcg_port: the write is done; the exit follows it. A second
+         * one in the same instruction stops before itself. */
+        if (cp->exit_after)
+            return X86_EXIT;
+        io_unclaimed_write_at = -1;
+        cp->exit_reason = X86_EXIT_IO;
+        cp->io_addr = port;
+        cp->io_size = (uint8_t)size;
+        cp->io_write = true;
+        cp->io_value = *val & x86_mask(size);
+        cp->exit_after = cp->attention = true;
+        *r = (struct io_rec){ port, size, write, false, *val & x86_mask(size) };
         io_n++;
         return X86_OK;
     }
@@ -186,6 +203,7 @@ static void reset(int tlb_mode)
     io_exit_at = -1;
     io_exits = 0;
     io_stop_at = -1;
+    io_unclaimed_write_at = -1;
 }
 
 /* 32-bit protected mode, flat (or not: the caller changes segments). */
@@ -1049,6 +1067,35 @@ START_TEST(rep_pauses_on_end_block)
     ck_assert_int_eq(exec_n(&i, &calls), X86_OK);
     ck_assert_uint_eq(io_n, 10);
     ck_assert_uint_eq(calls, 1);
+
+    /* A port write nobody claims (exit_after): rep outs pauses right after
+     * that element, so the exit shows it done and the rest to do. */
+    reset(_i);
+    fill_pattern(0x100, 0x10, 0x61);
+    cpu.regs[R_SI] = 0x100;
+    cpu.regs[R_DX] = 0x3f8;
+    cpu.regs[R_CX] = 10;
+    io_unclaimed_write_at = 3;
+    i = sinsn(op_outs, 1, 8, 0xf3);
+    ck_assert(paused(exec1(&i)));
+    ck_assert(cpu.exit_after);
+    ck_assert_uint_eq(io_n, 4);
+    ck_assert_uint_eq(cpu.io_value, mem[0x103]);
+    ck_assert_uint_eq(cpu.regs[R_CX], 6);
+    ck_assert_uint_eq(cpu.regs[R_SI], 0x104);
+    /* Run again before the exit is taken: the next write stops before
+     * itself and nothing of that element is done. */
+    io_unclaimed_write_at = 4;
+    ck_assert_int_eq(exec1(&i), X86_EXIT);
+    ck_assert_uint_eq(cpu.regs[R_CX], 6);
+    ck_assert_uint_eq(cpu.regs[R_SI], 0x104);
+    /* The application took the exit; the instruction carries on. */
+    cpu.exit_after = false;
+    io_unclaimed_write_at = -1;
+    ck_assert_int_eq(exec_n(&i, &calls), X86_OK);
+    ck_assert_uint_eq(io_n, 10);
+    for (unsigned e = 0; e < 10; e++)
+        ck_assert_uint_eq(io_log[e].val, mem[0x100 + e]);
 }
 END_TEST
 

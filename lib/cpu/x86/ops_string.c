@@ -12,7 +12,9 @@
  * (REP_CHUNK_IO for ins/outs, whose every element is a device access; 1
  * when RFLAGS.TF is set, as the CPU traps after every iteration), and
  * pauses early when cpu->end_block becomes set during the call (a store
- * invalidated translated code, a device callback asked the vCPU to stop).
+ * invalidated translated code, a device callback asked the vCPU to stop)
+ * or cpu->exit_after does (a port write nobody claimed is done and the
+ * application must see it before the next element).
  * A paused instruction returns X86_OK with next_rip = rip: the run loop
  * ends the block there without retiring or counting it, looks at stop
  * requests, interrupts and the budget, and runs it again from the
@@ -131,12 +133,22 @@ static inline enum x86_status str_end(struct x86_cpu *c, bool more)
     return X86_OK;
 }
 
-/* Pause after this iteration: end_block became set during the call. Only
- * a change counts, so that a flag left over from an earlier pause cannot
- * hold the instruction to one iteration per call. */
-static inline bool str_pause(const struct x86_cpu *c, bool end_block_at_entry)
+/* Pause after this iteration: end_block or exit_after became set during
+ * the call. Only a change counts, so that a flag left over from an earlier
+ * pause cannot hold the instruction to one iteration per call. */
+struct str_flags {
+    bool end_block, exit_after;
+};
+
+static inline struct str_flags str_flags(const struct x86_cpu *c)
 {
-    return __builtin_expect(c->end_block, 0) && !end_block_at_entry;
+    return (struct str_flags){ c->end_block, c->exit_after };
+}
+
+static inline bool str_pause(const struct x86_cpu *c, struct str_flags at_entry)
+{
+    return __builtin_expect(c->end_block > at_entry.end_block ||
+                            c->exit_after > at_entry.exit_after, 0);
 }
 
 /* repe stops on a mismatch, repne on a match. */
@@ -381,7 +393,7 @@ X86_OP(op_movs)
     if (!count)
         return str_none(c, &s, true, true);
     uint64_t budget = str_budget(c, REP_CHUNK);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     while (count && budget) {
         uint64_t si = areg(c, R_SI, &s), di = areg(c, R_DI, &s);
         uint64_t n = movs_run(c, &s, si, di, count < budget ? count : budget);
@@ -415,7 +427,7 @@ X86_OP(op_stos)
     if (!count)
         return str_none(c, &s, false, true);
     uint64_t budget = str_budget(c, REP_CHUNK);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     while (count && budget) {
         uint64_t di = areg(c, R_DI, &s);
         uint64_t n = stos_run(c, &s, di, count < budget ? count : budget, val);
@@ -445,7 +457,7 @@ X86_OP(op_lods)
     if (!count)
         return str_none(c, &s, false, false);
     uint64_t budget = str_budget(c, REP_CHUNK);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     while (count && budget) {
         uint64_t v;
         enum x86_status st = x86_load(c, s.seg, areg(c, R_SI, &s), s.size, &v);
@@ -473,7 +485,7 @@ X86_OP(op_cmps)
     if (!count)
         return str_none(c, &s, false, false);
     uint64_t budget = str_budget(c, REP_CHUNK);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     bool stop = false;
     while (count && budget && !stop) {
         uint64_t si = areg(c, R_SI, &s), di = areg(c, R_DI, &s);
@@ -511,7 +523,7 @@ X86_OP(op_scas)
     if (!count)
         return str_none(c, &s, false, false);
     uint64_t budget = str_budget(c, REP_CHUNK);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     bool stop = false;
     while (count && budget && !stop) {
         uint64_t di = areg(c, R_DI, &s);
@@ -608,8 +620,9 @@ X86_OP(op_out)
 }
 
 /* ins/outs: one port access per element. The permission is checked before
- * anything else, even for a count of zero (as Bochs and QEMU do), and
- * again before every access. ins checks the destination's segment before
+ * anything else, even for a count of zero (the CPU does: a ring-3
+ * "rep insb" with ECX = 0 and no permission raises #GP), and again before
+ * every access. ins checks the destination's segment before
  * reading the port, so only a page fault on the store can lose a value
  * already read, as on the CPU. */
 X86_OP(op_ins)
@@ -624,7 +637,7 @@ X86_OP(op_ins)
     if (!count)
         return str_none(c, &s, false, false);
     uint64_t budget = str_budget(c, REP_CHUNK_IO);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     bool first = true;
     while (count && budget) {
         if (!first && (st = x86_io_allowed(c, port, s.size)) != X86_OK)
@@ -662,7 +675,7 @@ X86_OP(op_outs)
     if (!count)
         return str_none(c, &s, false, false);
     uint64_t budget = str_budget(c, REP_CHUNK_IO);
-    const bool eb0 = c->end_block;
+    const struct str_flags eb0 = str_flags(c);
     bool first = true;
     while (count && budget) {
         if (!first && (st = x86_io_allowed(c, port, s.size)) != X86_OK)
