@@ -2,6 +2,7 @@
  * instruction budgets and retired-instruction counts where the accelerator
  * counts (tcg; kvm refuses budgets with VX_ENOTSUP). */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,37 @@ START_TEST(test_callback_retry)
 }
 END_TEST
 
+START_TEST(test_farptr)
+{
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "farptr32", VX_MODE_PROT32))
+        return;
+    vx_exit e;
+    guest_exit_init(&e);
+    guest_run_vcpu(&g, g.v, &e);
+    if (e.reason == VX_EXIT_INTERNAL && strstr(vx_last_error(), "software KVM")) {
+        /* kvm_pvm runs ring 0 in KVM's emulator, which lacks bound. */
+        printf("SKIP: %s: %s\n", g.label, vx_last_error());
+        guest_destroy(&g);
+        return;
+    }
+    ck_assert_msg(e.reason == VX_EXIT_HLT, "%s: exit %s, want hlt (%s)", g.label,
+                  guest_exit_name(e.reason), vx_last_error());
+    vx_x86_regs r = guest_get_regs(&g, g.v);
+    GUEST_REG(&g, r, rax, 0x12340013);
+    GUEST_REG(&g, r, rbx, 0x12345678);
+    GUEST_REG(&g, r, rcx, 0x12345601);
+    GUEST_REG(&g, r, rdx, 0x12345678);
+    GUEST_REG(&g, r, rsi, 0x12345678);
+    GUEST_REG(&g, r, rdi, 15);
+    vx_x86_sregs s = guest_get_sregs(&g, g.v);
+    GUEST_EQ(&g, "ds", s.ds.selector, 0x10);
+    GUEST_EQ(&g, "gs", s.gs.selector, 0x10);
+    GUEST_EQ(&g, "ss", s.ss.selector, 0x10);
+    guest_destroy(&g);
+}
+END_TEST
+
 START_TEST(test_budget_bad_args)
 {
     ck_assert_int_eq(vx_vcpu_set_budget(NULL, 1), VX_EINVAL);
@@ -156,6 +188,7 @@ int main(void)
     tcase_add_loop_test(tc, test_instruction_count, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_budget, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_callback_retry, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_farptr, 0, GUEST_ACCEL_COUNT);
     tcase_add_test(tc, test_budget_bad_args);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -502,14 +502,34 @@ static void report_exception(struct tcg_vcpu *t, vx_exit *exit)
         return;
     }
     exit->reason = VX_EXIT_INTERNAL;
-    char err[32] = "", addr[48] = "";
+    char err[32] = "", addr[48] = "", what[128] = "";
+    if (v == X86_UD) {
+        /* Name the instruction: its bytes as far as they are readable. */
+        uint64_t gpa;
+        uint8_t *host;
+        typeof(c->exc) saved = c->exc;
+        uint64_t lin = pc_linear(c);
+        if (fetch_page(t, lin, &gpa, &host) == X86_OK) {
+            unsigned off = (unsigned)(lin & 0xfff), n = 0x1000 - off;
+            if (n > X86_MAX_INSN)
+                n = X86_MAX_INSN;
+            struct x86_insn insn;
+            if (x86_decode(c, host + off, n, &insn) <= 0)
+                insn.len = (uint8_t)(n < 4 ? n : 4);
+            char bytes[64];
+            x86_describe(&insn, host + off, bytes, sizeof bytes);
+            snprintf(what, sizeof what, " (%s: invalid, or not implemented by tcg; %lu such "
+                     "so far)", bytes, x86_ud_count);
+        }
+        c->exc = saved;
+    }
     if (c->exc.has_error)
         snprintf(err, sizeof err, "(0x%x)", c->exc.error);
     if (v == X86_PF)
         snprintf(addr, sizeof addr, ", address 0x%llx", ULL(c->exc.addr));
     vxi_error(VX_ENOTSUP, "tcg: exception %s%s (vector %u) at rip 0x%llx%s%s; delivery "
               "through the IDT is not implemented yet", vector_name(v), err, v, ULL(c->rip),
-              addr, v == X86_UD ? " (an invalid or not yet implemented instruction)" : "");
+              addr, what);
 }
 
 /* ---- the run loop --------------------------------------------------------- */

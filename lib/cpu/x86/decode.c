@@ -126,7 +126,8 @@ static const struct opdesc map1[256] = {
     OP(op_pop_r, D_REGOP | D_DEF64), OP(op_pop_r, D_REGOP | D_DEF64),
     OP(op_pop_r, D_REGOP | D_DEF64), OP(op_pop_r, D_REGOP | D_DEF64),
     OP(op_pop_r, D_REGOP | D_DEF64), OP(op_pop_r, D_REGOP | D_DEF64),
-    /* 60 */ OP(op_pusha, D_INV64), OP(op_popa, D_INV64), NONE /* bound */,
+    /* 60 */ OP(op_pusha, D_INV64), OP(op_popa, D_INV64),
+    OP(op_bound, D_MODRM | D_MEMONLY | D_INV64),
     OP(op_movsxd, D_MODRM) /* arpl outside 64-bit mode: see below */,
     NONE /* fs: */, NONE /* gs: */, NONE /* opsize */, NONE /* addrsize */,
     /* 68 */ OP(op_push_imm, D_IMMZ | D_DEF64), OP(op_imul_r_rm_imm, D_MODRM | D_IMMZ),
@@ -170,7 +171,8 @@ static const struct opdesc map1[256] = {
     OP(op_mov_r_imm, D_REGOP | D_IMMV), OP(op_mov_r_imm, D_REGOP | D_IMMV),
     /* c0 */ GRP(grp2, D_BYTE | D_IMM8), GRP(grp2, D_IMM8),
     OP(op_ret, D_IMM16 | D_FORCE64), OP(op_ret, D_FORCE64),
-    NONE /* les */, NONE /* lds */, GRP(grp11_b, D_BYTE), GRP(grp11_v, 0),
+    OP(op_lxs, D_MODRM | D_MEMONLY | D_INV64), OP(op_lxs, D_MODRM | D_MEMONLY | D_INV64),
+    GRP(grp11_b, D_BYTE), GRP(grp11_v, 0),
     /* c8 */ OP(op_enter, D_ENTER | D_DEF64), OP(op_leave, D_DEF64), OP(op_retf, D_IMM16),
     OP(op_retf, 0), OP(op_int3, 0), OP(op_int, D_IMM8), OP(op_into, D_INV64), OP(op_iret, 0),
     /* d0 */ GRP(grp2, D_BYTE), GRP(grp2, 0), GRP(grp2, D_BYTE), GRP(grp2, 0),
@@ -224,7 +226,8 @@ static const struct opdesc map2[256] = {
     [0xac] = OP(op_shrd, D_MODRM | D_IMM8), [0xad] = OP(op_shrd, D_MODRM),
     [0xaf] = OP(op_imul_r_rm, D_MODRM),
     [0xb0] = OP(op_cmpxchg, D_MODRM | D_BYTE), [0xb1] = OP(op_cmpxchg, D_MODRM),
-    [0xb3] = OP(op_bt_rm_r, D_MODRM),
+    [0xb2] = OP(op_lxs, D_MODRM | D_MEMONLY), [0xb3] = OP(op_bt_rm_r, D_MODRM),
+    [0xb4] = OP(op_lxs, D_MODRM | D_MEMONLY), [0xb5] = OP(op_lxs, D_MODRM | D_MEMONLY),
     [0xb6] = OP(op_movzx, D_MODRM | D_RMBYTE), [0xb7] = OP(op_movzx, D_MODRM),
     [0xb8] = OP(op_popcnt, D_MODRM),
     [0xba] = GRP(grp8, 0), [0xbb] = OP(op_bt_rm_r, D_MODRM),
@@ -324,9 +327,10 @@ prefixes_done:
     } else {
         i.opcode = op;
         d = &map1[op];
-        /* 63 is arpl outside 64-bit mode (not implemented: #UD). */
+        /* 63 is arpl outside 64-bit mode, movsxd inside. */
+        static const struct opdesc arpl = OP(op_arpl, D_MODRM | D_OP16);
         if (op == 0x63 && !mode64)
-            d = &map1[0x0f]; /* an empty entry */
+            d = &arpl;
     }
     uint32_t flags = d->flags;
 

@@ -84,6 +84,9 @@ X86_OP(op_int3);       /* cc */
 X86_OP(op_int);        /* cd */
 X86_OP(op_into);       /* ce */
 X86_OP(op_int1);       /* f1 */
+X86_OP(op_lxs);        /* c4 les, c5 lds, 0f b2 lss, 0f b4 lfs, 0f b5 lgs */
+X86_OP(op_bound);      /* 62 (not in 64-bit mode) */
+X86_OP(op_arpl);       /* 63 outside 64-bit mode */
 
 /* ops_stack.c: stack and control transfer. */
 X86_OP(op_push_r);     /* 50-57 */

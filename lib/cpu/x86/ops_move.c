@@ -337,3 +337,65 @@ X86_OP(op_int1)
     c->rip = c->next_rip;
     return x86_raise(c, X86_DB);
 }
+
+/* c4 les, c5 lds (not in 64-bit mode), 0f b2 lss, 0f b4 lfs, 0f b5 lgs:
+ * a far pointer from memory, offset (operand size) then selector. The
+ * segment is loaded (and checked) before the register is written. */
+X86_OP(op_lxs)
+{
+    unsigned seg;
+    switch (i->opcode) {
+    case 0xc4: seg = S_ES; break;
+    case 0xc5: seg = S_DS; break;
+    case 0x0fb2: seg = S_SS; break;
+    case 0x0fb4: seg = S_FS; break;
+    default: seg = S_GS; break;
+    }
+    uint64_t ea = x86_ea(c, i), off, sel;
+    enum x86_status st = x86_load(c, i->seg, ea, i->opsize, &off);
+    if (!st)
+        st = x86_load(c, i->seg, (ea + i->opsize) & x86_addr_mask(i->addrsize), 2, &sel);
+    if (!st)
+        st = x86_load_sreg(c, seg, (uint16_t)sel);
+    if (st)
+        return st;
+    x86_set_reg(c, i->reg, i->opsize, off);
+    return X86_OK;
+}
+
+/* 62 bound (not in 64-bit mode): #BR unless lower <= index <= upper, signed. */
+X86_OP(op_bound)
+{
+    unsigned size = i->opsize;
+    uint64_t ea = x86_ea(c, i), lo, hi;
+    enum x86_status st = x86_load(c, i->seg, ea, size, &lo);
+    if (!st)
+        st = x86_load(c, i->seg, (ea + size) & x86_addr_mask(i->addrsize), size, &hi);
+    if (st)
+        return st;
+    int64_t idx = (int64_t)x86_sext(x86_get_reg(c, i->reg, size), size);
+    if (idx < (int64_t)x86_sext(lo, size) || idx > (int64_t)x86_sext(hi, size))
+        return x86_raise(c, X86_BR);
+    return X86_OK;
+}
+
+/* 63 arpl (outside 64-bit mode; #UD in real and virtual-8086 mode). */
+X86_OP(op_arpl)
+{
+    if (!(c->cr0 & CR0_PE) || (c->flags & F_VM))
+        return x86_raise(c, X86_UD);
+    uint64_t dst;
+    enum x86_status st = x86_rm_read(c, i, 2, &dst);
+    if (st)
+        return st;
+    uint64_t src = x86_get_reg(c, i->reg, 2);
+    bool adjust = (dst & 3) < (src & 3);
+    if (adjust && (st = x86_rm_write(c, i, 2, (dst & ~3ull) | (src & 3))))
+        return st;
+    x86_flush_flags(c);
+    if (adjust)
+        c->flags |= F_ZF;
+    else
+        c->flags &= ~(uint64_t)F_ZF;
+    return X86_OK;
+}
