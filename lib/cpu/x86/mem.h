@@ -82,8 +82,22 @@ static inline enum x86_status x86_load(struct x86_cpu *c, unsigned seg, uint64_t
     enum x86_status st = x86_linear(c, seg, off, size, false, &lin);
     if (st)
         return st;
+    /* Loads of the exact width: a narrow copy into a zeroed wide value would
+     * stall store forwarding when the value is read. */
+    uint8_t *p = vx_tlb_lookup(c->tlb.load, lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        uint16_t w;
+        uint32_t d;
+        switch (size) {
+        case 1: *val = *p; break;
+        case 2: memcpy(&w, p, 2); *val = w; break;
+        case 4: memcpy(&d, p, 4); *val = d; break;
+        default: memcpy(val, p, 8); break;
+        }
+        return X86_OK;
+    }
     *val = 0;
-    return x86_load_lin(c, lin, size, val);
+    return c->mem->load_slow(c, lin, size, val);
 }
 
 static inline enum x86_status x86_store(struct x86_cpu *c, unsigned seg, uint64_t off,
