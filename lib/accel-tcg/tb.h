@@ -30,6 +30,7 @@ struct tb {
     struct tb *hash_next;
     struct tb *page_next[2]; /* other blocks on page[0] / page[1] */
     struct tb *succ;     /* the block that followed last time (a one-entry chain) */
+    uint64_t succ_gen;   /* the machine's mapping generation when succ was linked */
     struct x86_insn insn[];
 };
 

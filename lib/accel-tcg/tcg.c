@@ -41,6 +41,10 @@ struct tcg_machine {
     pthread_mutex_t lock;
     atomic_int waiters;
     struct tb_cache tbs;
+    /* Bumped whenever any vCPU's linear-to-physical mapping may have changed
+     * (a TLB flush): a chained successor linked under an older generation
+     * is looked up afresh. */
+    uint64_t map_gen;
 };
 
 struct mmio_entry {
@@ -644,6 +648,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
     }
     t->log_pos = 0;
     unsigned blocks = 0;
+    struct tb *prev = NULL;
+    uint64_t prev_gen = 0;
     for (;;) {
         if (vxi_vcpu_take_stop(v, exit))
             break;
@@ -657,15 +663,34 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                 pthread_mutex_unlock(&tm->lock);
                 sched_yield();
                 lock_machine(tm);
+                prev = NULL; /* another vCPU may have flushed the cache meanwhile */
             }
         }
         if (c->mode_key != t->tlb_mode_key) {
             vx_tlb_flush(&c->tlb);
             t->tlb_mode_key = c->mode_key;
+            tm->map_gen++;
         }
-        struct tb *tb;
-        enum x86_status st = find_block(t, &tb);
+        /* The block that followed last time, if it is still the one; else
+         * the lookup, and the link for next time. A cache flush frees every
+         * block, prev included. */
+        struct tb *tb, *next = prev ? prev->succ : NULL;
+        enum x86_status st = X86_OK;
+        if (prev_gen != tm->tbs.generation)
+            prev = next = NULL;
+        if (next && next->valid && prev->succ_gen == tm->map_gen &&
+            next->lin == pc_linear(c) && next->mode_key == c->mode_key) {
+            tb = next;
+        } else {
+            st = find_block(t, &tb);
+            if (st == X86_OK && prev && prev_gen == tm->tbs.generation) {
+                prev->succ = tb;
+                prev->succ_gen = tm->map_gen;
+            }
+        }
         if (st == X86_OK) {
+            prev = tb;
+            prev_gen = tm->tbs.generation;
             enum block_end end = run_block(t, tb, &st);
             if (end == END_NEXT)
                 continue;
@@ -786,6 +811,7 @@ static void forget_translations(vx_machine *m)
 {
     struct tcg_machine *tm = m->accel;
     tb_cache_flush(&tm->tbs);
+    tm->map_gen++;
     for (unsigned k = 0; k < m->vcpu_count; k++) {
         struct tcg_vcpu *t = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
         if (t)
@@ -906,6 +932,7 @@ static int tcg_set_sregs(vx_vcpu *v, const vx_x86_sregs *s)
     x86_update_mode(c);
     vx_tlb_flush(&c->tlb);
     t->tlb_mode_key = c->mode_key;
+    t->tm->map_gen++;
     return 0;
 }
 
@@ -968,6 +995,7 @@ static int tcg_set_msr(vx_vcpu *v, uint32_t index, uint64_t value)
     if (index == MSR_EFER) {
         x86_update_mode(c);
         vx_tlb_flush(&c->tlb);
+        t->tm->map_gen++;
     }
     return 0;
 }

@@ -120,6 +120,8 @@ bool x86_cf(const struct x86_cpu *c)
     case CC_ADD: return (l->res & m) < (l->src & m);
     case CC_SUB: return ((l->res + l->src) & m) < (l->src & m);
     case CC_LOGIC: return false;
+    case CC_INC:
+    case CC_DEC: return l->aux & F_CF; /* inc/dec keep the CF they found */
     default: return x86_lazy_flags(c) & F_CF;
     }
 }
