@@ -17,4 +17,18 @@ if [ "$rc" -ne 0 ] || [ "$out" != "hi" ]; then
     echo "FAIL: README example exited $rc and printed: $out"
     exit 1
 fi
-echo "PASS: README example printed '$out'"
+echo "PASS: README C example printed '$out'"
+
+# The Python example, with the binding from the source tree.
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "SKIP: python3 not found: README Python example not run"
+    exit 0
+fi
+awk '/^```python$/ { f = 1; next } /^```$/ { f = 0 } f' "$src" >"$work/readme.py"
+test -s "$work/readme.py" || { echo "FAIL: no Python example found in README.md"; exit 1; }
+. "$abs_top_srcdir/bindings/python/env.sh"
+out=$(python3 "$work/readme.py" 2>&1) && rc=0 || rc=$?
+case "$out" in
+*" 42") echo "PASS: README Python example printed '$out'" ;;
+*) echo "FAIL: README Python example exited $rc and printed: $out"; exit 1 ;;
+esac
