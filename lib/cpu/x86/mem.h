@@ -131,6 +131,39 @@ static inline enum x86_status x86_rm_write(struct x86_cpu *c, const struct x86_i
     return x86_store(c, i->seg, x86_ea(c, i), size, val);
 }
 
+/* Read-modify-write of the r/m operand: the linear address is computed (and
+ * checked for a store) once by x86_rmw_read, and x86_rmw_write stores to it;
+ * nothing is changed before the store has succeeded. */
+struct x86_rmw {
+    uint64_t lin;
+};
+
+static inline __attribute__((always_inline)) enum x86_status
+x86_rmw_read(struct x86_cpu *c, const struct x86_insn *i, unsigned size, struct x86_rmw *w,
+             uint64_t *val)
+{
+    if (!i->mem) {
+        *val = x86_get_reg(c, i->rm, size);
+        return X86_OK;
+    }
+    enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &w->lin);
+    if (st)
+        return st;
+    *val = 0;
+    return x86_load_lin(c, w->lin, size, val);
+}
+
+static inline __attribute__((always_inline)) enum x86_status
+x86_rmw_write(struct x86_cpu *c, const struct x86_insn *i, unsigned size,
+              const struct x86_rmw *w, uint64_t val)
+{
+    if (!i->mem) {
+        x86_set_reg(c, i->rm, size, val);
+        return X86_OK;
+    }
+    return x86_store_lin(c, w->lin, size, &val);
+}
+
 /* Stack: push and pop at SS:rSP with the stack's address size. */
 enum x86_status x86_push(struct x86_cpu *c, unsigned size, uint64_t val);
 enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t *val);

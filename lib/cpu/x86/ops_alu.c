@@ -53,35 +53,6 @@ static inline __attribute__((always_inline)) uint64_t alu(struct x86_cpu *c, uns
     }
 }
 
-/* Read-modify-write of the r/m operand: the linear address is computed
- * (and checked for a store) once. */
-struct rmw {
-    uint64_t lin;
-};
-
-static inline __attribute__((always_inline)) enum x86_status rmw_read(struct x86_cpu *c, const struct x86_insn *i,
-                                       unsigned size, struct rmw *w, uint64_t *val)
-{
-    if (!i->mem) {
-        *val = x86_get_reg(c, i->rm, size);
-        return X86_OK;
-    }
-    enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &w->lin);
-    if (st)
-        return st;
-    *val = 0;
-    return x86_load_lin(c, w->lin, size, val);
-}
-
-static inline __attribute__((always_inline)) enum x86_status rmw_write(struct x86_cpu *c, const struct x86_insn *i,
-                                        unsigned size, const struct rmw *w, uint64_t val)
-{
-    if (!i->mem) {
-        x86_set_reg(c, i->rm, size, val);
-        return X86_OK;
-    }
-    return x86_store_lin(c, w->lin, size, &val);
-}
 
 /* A store to memory can fault after the flags were set: faults restart the
  * instruction, so the flags must be put back. */
@@ -89,9 +60,9 @@ static inline __attribute__((always_inline)) enum x86_status rmw_alu(struct x86_
                                       uint64_t b)
 {
     unsigned size = i->opsize;
-    struct rmw w;
+    struct x86_rmw w;
     uint64_t a;
-    enum x86_status st = rmw_read(c, i, size, &w, &a);
+    enum x86_status st = x86_rmw_read(c, i, size, &w, &a);
     if (st)
         return st;
     if (op == ALU_CMP) {
@@ -101,7 +72,7 @@ static inline __attribute__((always_inline)) enum x86_status rmw_alu(struct x86_
     struct x86_lazy saved = c->lazy;
     uint64_t saved_flags = c->flags;
     uint64_t r = alu(c, op, size, a, b);
-    st = rmw_write(c, i, size, &w, r);
+    st = x86_rmw_write(c, i, size, &w, r);
     if (st) {
         c->lazy = saved;
         c->flags = saved_flags;
@@ -177,13 +148,13 @@ X86_OP(op_inc_dec_rm)
 {
     unsigned size = i->opsize;
     bool dec = i->sub == 1;
-    struct rmw w;
+    struct x86_rmw w;
     uint64_t a;
-    enum x86_status st = rmw_read(c, i, size, &w, &a);
+    enum x86_status st = x86_rmw_read(c, i, size, &w, &a);
     if (st)
         return st;
     uint64_t r = (a + (dec ? -1ull : 1)) & x86_mask(size);
-    st = rmw_write(c, i, size, &w, r);
+    st = x86_rmw_write(c, i, size, &w, r);
     if (st)
         return st;
     set_incdec(c, dec, size, r);
@@ -194,7 +165,7 @@ X86_OP(op_inc_dec_rm)
 X86_OP(op_grp3)
 {
     unsigned size = i->opsize;
-    struct rmw w;
+    struct x86_rmw w;
     uint64_t a;
     enum x86_status st;
     switch (i->sub) {
@@ -206,14 +177,14 @@ X86_OP(op_grp3)
         alu(c, ALU_AND, size, a, i->imm);
         return X86_OK;
     case 2: /* not */
-        st = rmw_read(c, i, size, &w, &a);
-        return st ? st : rmw_write(c, i, size, &w, ~a & x86_mask(size));
+        st = x86_rmw_read(c, i, size, &w, &a);
+        return st ? st : x86_rmw_write(c, i, size, &w, ~a & x86_mask(size));
     default: { /* neg */
-        st = rmw_read(c, i, size, &w, &a);
+        st = x86_rmw_read(c, i, size, &w, &a);
         if (st)
             return st;
         uint64_t r = (0 - a) & x86_mask(size);
-        st = rmw_write(c, i, size, &w, r);
+        st = x86_rmw_write(c, i, size, &w, r);
         if (st)
             return st;
         x86_set_lazy(c, CC_NEG, size, r, a, 0);

@@ -47,36 +47,6 @@
 #include "cpu/x86/mem.h"
 #include "cpu/x86/ops.h"
 
-/* Read-modify-write of the r/m operand: the linear address is computed
- * (and checked for a store) once, and nothing is changed before the store
- * has succeeded. */
-struct rmw {
-    uint64_t lin;
-};
-
-static inline enum x86_status rmw_read(struct x86_cpu *c, const struct x86_insn *i,
-                                       unsigned size, struct rmw *w, uint64_t *val)
-{
-    if (!i->mem) {
-        *val = x86_get_reg(c, i->rm, size);
-        return X86_OK;
-    }
-    enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &w->lin);
-    if (st)
-        return st;
-    *val = 0;
-    return x86_load_lin(c, w->lin, size, val);
-}
-
-static inline enum x86_status rmw_write(struct x86_cpu *c, const struct x86_insn *i,
-                                        unsigned size, const struct rmw *w, uint64_t val)
-{
-    if (!i->mem) {
-        x86_set_reg(c, i->rm, size, val);
-        return X86_OK;
-    }
-    return x86_store_lin(c, w->lin, size, &val);
-}
 
 /* Shifts that give 0 for a count of 64 or more instead of C's undefined. */
 static inline uint64_t shl64(uint64_t v, unsigned n)
@@ -133,15 +103,15 @@ X86_OP(op_shift)
     }
     n &= size == 8 ? 63 : 31;
 
-    struct rmw w;
-    enum x86_status st = rmw_read(c, i, size, &w, &v);
+    struct x86_rmw w;
+    enum x86_status st = x86_rmw_read(c, i, size, &w, &v);
     if (st)
         return st;
     /* A zero count changes no flag, but the operand is still read and
      * written back, as on Intel: a 32-bit register has its upper half
      * cleared and a read-only page faults. */
     if (n == 0)
-        return rmw_write(c, i, size, &w, v);
+        return x86_rmw_write(c, i, size, &w, v);
 
     /* rol/ror of a register by an immediate other than 1 keep OF (Intel). */
     bool keep_of = !i->mem && (i->opcode & 0xfe) == 0xc0 && n != 1;
@@ -149,7 +119,7 @@ X86_OP(op_shift)
     case SH_ROL: {
         unsigned k = n & (bits - 1);
         res = k ? ((v << k) | (v >> (bits - k))) & m : v;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         set_cf_of(c, res & 1, keep_of ? -1 : (int)(msb(v, bits) ^ msb(v, bits - 1)));
         return X86_OK;
@@ -157,7 +127,7 @@ X86_OP(op_shift)
     case SH_ROR: {
         unsigned k = n & (bits - 1);
         res = k ? ((v >> k) | (v << (bits - k))) & m : v;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         set_cf_of(c, msb(res, bits), keep_of ? -1 : (int)(msb(v, bits) ^ (v & 1)));
         return X86_OK;
@@ -166,10 +136,10 @@ X86_OP(op_shift)
         /* A rotate through CF is a rotate of bits + 1 bits. */
         unsigned k = size == 1 ? n % 9 : size == 2 ? n % 17 : n;
         if (k == 0) /* a whole turn: no flag changes (OF included, as on Intel) */
-            return rmw_write(c, i, size, &w, v);
+            return x86_rmw_write(c, i, size, &w, v);
         uint64_t cin = x86_cf(c);
         res = (shl64(v, k) | (cin << (k - 1)) | shr64(v, bits - k + 1)) & m;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         set_cf_of(c, (v >> (bits - k)) & 1, (int)(msb(v, bits) ^ msb(v, bits - 1)));
         return X86_OK;
@@ -177,10 +147,10 @@ X86_OP(op_shift)
     case SH_RCR: {
         unsigned k = size == 1 ? n % 9 : size == 2 ? n % 17 : n;
         if (k == 0)
-            return rmw_write(c, i, size, &w, v);
+            return x86_rmw_write(c, i, size, &w, v);
         uint64_t cin = x86_cf(c);
         res = (shr64(v, k) | (cin << (bits - k)) | shl64(v, bits - k + 1)) & m;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         set_cf_of(c, (v >> (k - 1)) & 1, (int)(msb(v, bits) ^ cin));
         return X86_OK;
@@ -189,20 +159,20 @@ X86_OP(op_shift)
     case SH_SAL:
         /* n <= 63: the C shifts below are defined for every operand size. */
         res = (v << n) & m;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         x86_set_lazy(c, CC_SHL, size, res, (v << (n - 1)) & m, v);
         return X86_OK;
     case SH_SHR:
         res = v >> n;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         x86_set_lazy(c, CC_SHR, size, res, v >> (n - 1), v);
         return X86_OK;
     default: { /* SH_SAR */
         int64_t s = (int64_t)x86_sext(v, size);
         res = (uint64_t)(s >> n) & m;
-        if ((st = rmw_write(c, i, size, &w, res)))
+        if ((st = x86_rmw_write(c, i, size, &w, res)))
             return st;
         x86_set_lazy(c, CC_SAR, size, res, (uint64_t)(s >> (n - 1)) & m, v);
         return X86_OK;
@@ -225,12 +195,12 @@ static enum x86_status shxd(struct x86_cpu *c, const struct x86_insn *i, bool le
     unsigned n = (unsigned)((i->opcode & 1) ? c->regs[R_CX] : i->imm);
     n &= size == 8 ? 63 : 31;
 
-    struct rmw w;
-    enum x86_status st = rmw_read(c, i, size, &w, &d);
+    struct x86_rmw w;
+    enum x86_status st = x86_rmw_read(c, i, size, &w, &d);
     if (st)
         return st;
     if (n == 0) /* as for the shifts: written back, no flag changed */
-        return rmw_write(c, i, size, &w, d);
+        return x86_rmw_write(c, i, size, &w, d);
 
     if (size == 2) {
         /* 48 bits: dest:src:dest, shifted as one (left: the result is
@@ -250,7 +220,7 @@ static enum x86_status shxd(struct x86_cpu *c, const struct x86_insn *i, bool le
         res = ((d >> n) | shl64(s, bits - n)) & m;
         cf = (d >> (n - 1)) & 1;
     }
-    if ((st = rmw_write(c, i, size, &w, res)))
+    if ((st = x86_rmw_write(c, i, size, &w, res)))
         return st;
     /* OF: the sign change a 1-bit shift would make, whatever the count
      * (Intel's choice where the SDM leaves it undefined). */
