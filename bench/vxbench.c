@@ -197,10 +197,8 @@ enum { CELL_EMPTY, CELL_OK, CELL_NA, CELL_FAILED };
 struct cell {
     int state;
     struct bench_result r;
-    unsigned runs;
     uint64_t run_ns; /* the shortest run, setup included */
 };
-
 
 /* ---- the header ---------------------------------------------------------- */
 
@@ -344,7 +342,8 @@ static void print_notes(struct cell cells[][BENCH_NCOLS], const struct bench_opt
         printf("\nloop rows: guest MIPS of the timed run (after a warm-up run on the same "
                "machine);\nkvm runs them in ring 3 (on a software KVM ring 0 is emulated), "
                "tcg in ring 0\nunless the row says ring 3, Unicorn in its flat ring 0. "
-               "Every result matches native.\n");
+               "Results (registers, memory)\nare checked against native's: a mismatch "
+               "is a FAIL.\n");
         for (size_t w = 0; w < NWORKLOADS; w++) {
             const struct workload *wl = &workloads[w];
             if (!wl->mips || wl->ring3 || !row_selected(wl, o))
@@ -522,11 +521,8 @@ int main(int argc, char **argv)
                     cl->r = r;
                     failed |= rc != BENCH_NA;
                 }
-                if (rc == 0) {
-                    cl->runs++;
-                    if (!cl->run_ns || t < cl->run_ns)
-                        cl->run_ns = t;
-                }
+                if (rc == 0 && (!cl->run_ns || t < cl->run_ns))
+                    cl->run_ns = t;
             }
             if (!ran)
                 break;

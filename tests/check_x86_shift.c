@@ -78,7 +78,10 @@ static enum x86_status t_port(struct x86_cpu *c, uint16_t port, unsigned size, b
     return x86_raise_err(c, X86_GP, 0);
 }
 
-static const struct x86_mem_ops test_mem = { t_load, t_store, t_port };
+static const struct x86_mem_ops test_mem = {
+    .load_slow = t_load, .store_slow = t_store, .load_sys = t_load, .store_sys = t_store,
+    .port = t_port,
+};
 
 /* Only 64-bit mode is used here, where x86_linear() never needs this. The
  * library's own (lib/cpu/x86/mem.c) wins when it is linked in. */

@@ -142,7 +142,10 @@ static enum x86_status t_port(struct x86_cpu *cp, uint16_t port, unsigned size, 
     return X86_OK;
 }
 
-static const struct x86_mem_ops t_ops = { t_load, t_store, t_port };
+static const struct x86_mem_ops t_ops = {
+    .load_slow = t_load, .store_slow = t_store, .load_sys = t_load, .store_sys = t_store,
+    .port = t_port,
+};
 
 /* Segmentation outside the inline fast cases: expand-up segments only.
  * Weak: where the test is linked with the library's own, that one is used

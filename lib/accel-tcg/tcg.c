@@ -77,14 +77,18 @@ static struct tcg_vcpu *tv(struct x86_cpu *c)
 
 /* ---- address translation ------------------------------------------------ */
 
+/* VX_WALK_USER is added for CPL 3 unless the access is a system one. */
+#define WALK_SYS 0x100u
+
 static enum x86_status walk(struct tcg_vcpu *t, uint64_t lin, unsigned access,
                             struct vx_walk *w)
 {
     struct x86_cpu *c = &t->cpu;
     struct vx_x86_paging p = { c->cr0, c->cr3, c->cr4, c->efer };
     uint32_t err;
-    if (c->cpl == 3)
+    if (c->cpl == 3 && !(access & WALK_SYS))
         access |= VX_WALK_USER;
+    access &= ~WALK_SYS;
     if (vx_x86_walk(&t->v->machine->as, &p, lin, access, w, &err))
         return X86_OK;
     c->exc.addr = lin;
@@ -216,6 +220,53 @@ static enum x86_status store_part(struct tcg_vcpu *t, uint64_t lin, const struct
     return X86_OK;
 }
 
+/* Supervisor accesses: walked as such, byte by byte across pages, and no
+ * TLB fill (the TLB holds the current CPL's view). */
+static enum x86_status sys_access(struct x86_cpu *c, uint64_t lin, unsigned size, uint8_t *buf,
+                                  bool write)
+{
+    struct tcg_vcpu *t = tv(c);
+    while (size) {
+        unsigned n = 0x1000 - (unsigned)(lin & 0xfff);
+        if (n > size)
+            n = size;
+        struct vx_walk w;
+        enum x86_status st = walk(t, lin, WALK_SYS | (write ? VX_WALK_WRITE : 0), &w);
+        if (st)
+            return st;
+        struct vx_region *r = vx_as_find(&t->v->machine->as, w.gpa);
+        if (!r)
+            st = mmio(t, w.gpa, n, write, buf);
+        else if (!write)
+            memcpy(buf, r->host + (w.gpa - r->gpa), n);
+        else if (r->prot & VX_MEM_WRITE) {
+            uint64_t page = w.gpa & ~0xfffull;
+            if (tb_page_has_code(&t->tm->tbs, page)) {
+                tb_invalidate_page(&t->tm->tbs, page);
+                c->end_block = c->attention = true;
+            }
+            memcpy(r->host + (w.gpa - r->gpa), buf, n);
+        }
+        if (st)
+            return st;
+        lin += n;
+        buf += n;
+        size -= n;
+    }
+    return X86_OK;
+}
+
+static enum x86_status tcg_load_sys(struct x86_cpu *c, uint64_t lin, unsigned size, void *val)
+{
+    return sys_access(c, lin, size, val, false);
+}
+
+static enum x86_status tcg_store_sys(struct x86_cpu *c, uint64_t lin, unsigned size,
+                                     const void *val)
+{
+    return sys_access(c, lin, size, (uint8_t *)val, true);
+}
+
 static enum x86_status tcg_store_slow(struct x86_cpu *c, uint64_t lin, unsigned size,
                                       const void *val)
 {
@@ -292,6 +343,8 @@ static enum x86_status tcg_port(struct x86_cpu *c, uint16_t port, unsigned size,
 static const struct x86_mem_ops tcg_mem_ops = {
     .load_slow = tcg_load_slow,
     .store_slow = tcg_store_slow,
+    .load_sys = tcg_load_sys,
+    .store_sys = tcg_store_sys,
     .port = tcg_port,
 };
 
@@ -475,7 +528,7 @@ static bool gate_usable(struct tcg_vcpu *t, unsigned vector)
         return false;
     uint64_t desc = 0;
     typeof(c->exc) saved = c->exc; /* a probe must not leave its own fault behind */
-    enum x86_status st = x86_load_lin(c, c->idt.base + vector * esize, 8, &desc);
+    enum x86_status st = c->mem->load_sys(c, c->idt.base + vector * esize, 8, &desc);
     c->exc = saved;
     return st == X86_OK && ((desc >> 47) & 1);
 }

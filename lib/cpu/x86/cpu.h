@@ -122,6 +122,12 @@ struct x86_mem_ops {
     enum x86_status (*load_slow)(struct x86_cpu *cpu, uint64_t lin, unsigned size, void *val);
     enum x86_status (*store_slow)(struct x86_cpu *cpu, uint64_t lin, unsigned size,
                                   const void *val);
+    /* Implicit supervisor accesses (descriptor tables, the TSS, the IDT):
+     * translated with supervisor rights whatever the CPL, never through or
+     * into the TLB, which holds the CPL's own view. */
+    enum x86_status (*load_sys)(struct x86_cpu *cpu, uint64_t lin, unsigned size, void *val);
+    enum x86_status (*store_sys)(struct x86_cpu *cpu, uint64_t lin, unsigned size,
+                                 const void *val);
     /* A port access. On X86_EXIT the instruction is re-executed when the
      * application answers, with cpu->io_answered set. */
     enum x86_status (*port)(struct x86_cpu *cpu, uint16_t port, unsigned size, bool write,

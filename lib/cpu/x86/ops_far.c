@@ -69,7 +69,7 @@ static void commit_cs(struct x86_cpu *c, vx_x86_segment *cs, unsigned cpl, uint6
 {
     if (!(cs->type & 1)) {
         uint8_t access = (uint8_t)((desc >> 40) | 1);
-        c->mem->store_slow(c, desc_lin + 5, 1, &access);
+        c->mem->store_sys(c, desc_lin + 5, 1, &access);
         cs->type |= 1;
     }
     cs->selector = (uint16_t)((cs->selector & ~3u) | cpl);

@@ -569,7 +569,7 @@ enum x86_status x86_io_allowed(struct x86_cpu *c, uint16_t port, unsigned size)
     if (!tr->present || (tr->type & ~2u) != 9 || tr->limit < 0x67)
         return x86_raise_err(c, X86_GP, 0);
     uint16_t base = 0;
-    enum x86_status st = x86_load_lin(c, sys_lin(c, tr->base + 0x66), 2, &base);
+    enum x86_status st = c->mem->load_sys(c, sys_lin(c, tr->base + 0x66), 2, &base);
     if (st)
         return st;
     /* The CPU reads two bytes of the bitmap (a 4-byte access may span
@@ -579,7 +579,7 @@ enum x86_status x86_io_allowed(struct x86_cpu *c, uint16_t port, unsigned size)
     if (off + 1 > tr->limit)
         return x86_raise_err(c, X86_GP, 0);
     uint16_t bits = 0;
-    st = x86_load_lin(c, sys_lin(c, tr->base + off), 2, &bits);
+    st = c->mem->load_sys(c, sys_lin(c, tr->base + off), 2, &bits);
     if (st)
         return st;
     if ((bits >> (port & 7)) & ((1u << size) - 1))

@@ -35,7 +35,7 @@ enum x86_status x86_read_descriptor(struct x86_cpu *c, uint16_t sel, uint64_t *d
     if (!c->long64)
         *lin = (uint32_t)*lin;
     *desc = 0;
-    return x86_load_lin(c, *lin, 8, desc);
+    return c->mem->load_sys(c, *lin, 8, desc);
 }
 
 enum x86_status x86_load_sreg(struct x86_cpu *c, unsigned seg, uint16_t sel)
@@ -93,7 +93,7 @@ enum x86_status x86_load_sreg(struct x86_cpu *c, unsigned seg, uint16_t sel)
     if (!(n.type & 1)) {
         /* The CPU marks the descriptor accessed. */
         uint8_t access = (uint8_t)((d >> 40) | 1);
-        if ((st = c->mem->store_slow(c, lin + 5, 1, &access)))
+        if ((st = c->mem->store_sys(c, lin + 5, 1, &access)))
             return st;
         n.type |= 1;
     }
