@@ -18,9 +18,10 @@ static unsigned hash_page(uint64_t page)
     return (unsigned)((page >> 12) * 0x9e3779b97f4a7c15ull >> (64 - TB_HASH_BITS));
 }
 
+/* tc must be zeroed memory (its hash tables are large: calloc's fresh pages
+ * cost nothing until touched). */
 int tb_cache_init(struct tb_cache *tc, size_t arena_size)
 {
-    memset(tc, 0, sizeof *tc);
     /* Reserved, not committed: pages are touched only as blocks are made. */
     void *p = mmap(NULL, arena_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -40,6 +41,8 @@ void tb_cache_fini(struct tb_cache *tc)
 
 void tb_cache_flush(struct tb_cache *tc)
 {
+    if (tc->arena_used == 0)
+        return; /* nothing was ever translated: nothing to forget */
     memset(tc->hash, 0, sizeof tc->hash);
     memset(tc->pages, 0, sizeof tc->pages);
     /* Give the pages back to the kernel: a cache that grew once for a large

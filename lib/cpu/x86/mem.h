@@ -107,7 +107,20 @@ static inline enum x86_status x86_store(struct x86_cpu *c, unsigned seg, uint64_
     enum x86_status st = x86_linear(c, seg, off, size, true, &lin);
     if (st)
         return st;
-    return x86_store_lin(c, lin, size, &val);
+    /* Stores of the exact width: a run-time-sized memcpy becomes rep movs. */
+    uint8_t *p = vx_tlb_lookup(c->tlb.store, lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        uint16_t w = (uint16_t)val;
+        uint32_t d = (uint32_t)val;
+        switch (size) {
+        case 1: *p = (uint8_t)val; break;
+        case 2: memcpy(p, &w, 2); break;
+        case 4: memcpy(p, &d, 4); break;
+        default: memcpy(p, &val, 8); break;
+        }
+        return X86_OK;
+    }
+    return c->mem->store_slow(c, lin, size, &val);
 }
 
 /* The ModRM r/m operand, register or memory. */
@@ -161,7 +174,19 @@ x86_rmw_write(struct x86_cpu *c, const struct x86_insn *i, unsigned size,
         x86_set_reg(c, i->rm, size, val);
         return X86_OK;
     }
-    return x86_store_lin(c, w->lin, size, &val);
+    uint8_t *p = vx_tlb_lookup(c->tlb.store, w->lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        uint16_t h = (uint16_t)val;
+        uint32_t d = (uint32_t)val;
+        switch (size) {
+        case 1: *p = (uint8_t)val; break;
+        case 2: memcpy(p, &h, 2); break;
+        case 4: memcpy(p, &d, 4); break;
+        default: memcpy(p, &val, 8); break;
+        }
+        return X86_OK;
+    }
+    return c->mem->store_slow(c, w->lin, size, &val);
 }
 
 /* Stack: push and pop at SS:rSP with the stack's address size. */
