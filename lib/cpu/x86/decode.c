@@ -468,6 +468,7 @@ prefixes_done:
     } else {
         i.fn = d->fn;
         i.fn = x86_specialize_alu(&i);
+        i.fn = x86_specialize_shift(&i);
     }
     *out = i;
     return (int)i.len;

@@ -369,3 +369,81 @@ X86_OP(op_bswap)
     }
     return X86_OK;
 }
+
+/* ---- register forms specialised at decode time ------------------------------
+ * rol/ror/shl/shr/sar of a 32/64-bit register by an immediate or by 1, with
+ * the width and operation fixed at compile time; the same results and flags
+ * as op_shift above (its rules (a) and (d) included). */
+
+#define SPEC_SHIFT(name, kind, size)                                              \
+    static enum x86_status name(struct x86_cpu *c, const struct x86_insn *i)      \
+    {                                                                             \
+        const unsigned bits = (size) * 8;                                         \
+        const uint64_t m = x86_mask(size);                                        \
+        unsigned n = (i->opcode == 0xd1 ? 1u : (unsigned)i->imm) & ((size) == 8 ? 63 : 31); \
+        uint64_t v = c->regs[i->rm] & m, res;                                     \
+        if (n == 0) {                                                             \
+            c->regs[i->rm] = v; /* written back: a 32-bit register's top clears */ \
+            return X86_OK;                                                        \
+        }                                                                         \
+        switch (kind) {                                                           \
+        case SH_ROL: {                                                            \
+            unsigned k = n & (bits - 1);                                          \
+            res = k ? ((v << k) | (v >> (bits - k))) & m : v;                     \
+            set_cf_of(c, res & 1, (i->opcode == 0xc1 && n != 1) ? -1              \
+                                  : (int)(msb(v, bits) ^ msb(v, bits - 1)));      \
+            break;                                                                \
+        }                                                                         \
+        case SH_ROR: {                                                            \
+            unsigned k = n & (bits - 1);                                          \
+            res = k ? ((v >> k) | (v << (bits - k))) & m : v;                     \
+            set_cf_of(c, msb(res, bits), (i->opcode == 0xc1 && n != 1) ? -1       \
+                                         : (int)(msb(v, bits) ^ (v & 1)));        \
+            break;                                                                \
+        }                                                                         \
+        case SH_SHL:                                                              \
+            res = (v << n) & m;                                                   \
+            x86_set_lazy(c, CC_SHL, size, res, (v << (n - 1)) & m, v);           \
+            break;                                                                \
+        case SH_SHR:                                                              \
+            res = v >> n;                                                         \
+            x86_set_lazy(c, CC_SHR, size, res, v >> (n - 1), v);                 \
+            break;                                                                \
+        default: {                                                                \
+            int64_t s = (int64_t)x86_sext(v, size);                               \
+            res = (uint64_t)(s >> n) & m;                                         \
+            x86_set_lazy(c, CC_SAR, size, res, (uint64_t)(s >> (n - 1)) & m, v);  \
+            break;                                                                \
+        }                                                                         \
+        }                                                                         \
+        c->regs[i->rm] = res;                                                     \
+        return X86_OK;                                                            \
+    }
+
+SPEC_SHIFT(rol_r_4, SH_ROL, 4)
+SPEC_SHIFT(rol_r_8, SH_ROL, 8)
+SPEC_SHIFT(ror_r_4, SH_ROR, 4)
+SPEC_SHIFT(ror_r_8, SH_ROR, 8)
+SPEC_SHIFT(shl_r_4, SH_SHL, 4)
+SPEC_SHIFT(shl_r_8, SH_SHL, 8)
+SPEC_SHIFT(shr_r_4, SH_SHR, 4)
+SPEC_SHIFT(shr_r_8, SH_SHR, 8)
+SPEC_SHIFT(sar_r_4, SH_SAR, 4)
+SPEC_SHIFT(sar_r_8, SH_SAR, 8)
+
+x86_handler x86_specialize_shift(const struct x86_insn *i)
+{
+    if (i->fn != op_shift || i->mem || (i->opsize != 4 && i->opsize != 8) ||
+        (i->opcode != 0xc1 && i->opcode != 0xd1))
+        return i->fn;
+    bool w = i->opsize == 8;
+    switch (i->sub) {
+    case SH_ROL: return w ? rol_r_8 : rol_r_4;
+    case SH_ROR: return w ? ror_r_8 : ror_r_4;
+    case SH_SHL:
+    case SH_SAL: return w ? shl_r_8 : shl_r_4;
+    case SH_SHR: return w ? shr_r_8 : shr_r_4;
+    case SH_SAR: return w ? sar_r_8 : sar_r_4;
+    default: return i->fn; /* rcl/rcr read CF: the generic handler */
+    }
+}
