@@ -172,6 +172,41 @@ START_TEST(test_farptr)
 }
 END_TEST
 
+struct stopper {
+    vx_vcpu *v;
+    int outs;
+};
+
+static int stop_every_1000(void *opaque, uint64_t addr, unsigned len, uint64_t value)
+{
+    struct stopper *s = opaque;
+    if (++s->outs % 1000 == 0)
+        vx_vcpu_stop(s->v);
+    return 0;
+}
+
+START_TEST(test_stop_chained)
+{
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "stopchain64", VX_MODE_LONG64))
+        return;
+    struct stopper s = { g.v, 0 };
+    vx_io_ops ops = { .size = sizeof ops, .write = stop_every_1000 };
+    ck_assert_int_eq(vx_pio_register(g.m, 0x10, 1, &ops, &s), 0);
+    /* kvm_pvm emulates ring 0 at ~270 ns an instruction: fewer passes there. */
+    int passes = vx_machine_accel(g.m) == VX_ACCEL_KVM ? 2 : 20;
+    for (int k = 1; k <= passes; k++) {
+        vx_exit e;
+        guest_exit_init(&e);
+        guest_run_expect(&g, &e, VX_EXIT_STOPPED);
+        GUEST_EQ(&g, "outs when the run stopped", s.outs, k * 1000);
+        vx_x86_regs r = guest_get_regs(&g, g.v);
+        GUEST_REG(&g, r, rax, (uint64_t)k * 1000);
+    }
+    guest_destroy(&g);
+}
+END_TEST
+
 START_TEST(test_budget_bad_args)
 {
     ck_assert_int_eq(vx_vcpu_set_budget(NULL, 1), VX_EINVAL);
@@ -189,6 +224,7 @@ int main(void)
     tcase_add_loop_test(tc, test_budget, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_callback_retry, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_farptr, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_stop_chained, 0, GUEST_ACCEL_COUNT);
     tcase_add_test(tc, test_budget_bad_args);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -742,9 +742,27 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             }
         }
         if (st == X86_OK) {
-            prev = tb;
-            prev_gen = tm->tbs.generation;
-            enum block_end end = run_block(t, tb, &st);
+            /* A burst through chained blocks: the checks above (stop flag,
+             * budget, waiting vCPUs, mode) are made once per burst; a chain
+             * link that no longer holds, a mode change, a budget or any
+             * block end but the plain one falls back to them. A vCPU stays
+             * stoppable within a burst of 64 blocks. */
+            enum block_end end;
+            unsigned burst = t->budget_on ? 1 : 64;
+            for (;;) {
+                prev = tb;
+                prev_gen = tm->tbs.generation;
+                end = run_block(t, tb, &st);
+                if (end != END_NEXT || --burst == 0 ||
+                    atomic_load_explicit(&v->stop_requested, memory_order_relaxed))
+                    break;
+                struct tb *n = tb->succ;
+                if (!n || !n->valid || tb->succ_gen != tm->map_gen ||
+                    n->mode_key != c->mode_key || n->lin != pc_linear(c) ||
+                    prev_gen != tm->tbs.generation)
+                    break;
+                tb = n;
+            }
             if (end == END_NEXT)
                 continue;
             if (end == END_BUDGET) {

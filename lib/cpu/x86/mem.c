@@ -30,37 +30,3 @@ enum x86_status x86_linear_slow(struct x86_cpu *c, unsigned seg, uint64_t off, u
     *lin = (uint32_t)(s->base + off);
     return X86_OK;
 }
-
-static uint64_t sp_mask(const struct x86_cpu *c)
-{
-    return c->stack_size == 8 ? ~0ull : c->stack_size == 4 ? 0xffffffffull : 0xffffull;
-}
-
-/* rSP changes only within the stack's address size. */
-static void set_sp(struct x86_cpu *c, uint64_t sp)
-{
-    uint64_t m = sp_mask(c);
-    c->regs[R_SP] = (c->regs[R_SP] & ~m) | (sp & m);
-}
-
-enum x86_status x86_push(struct x86_cpu *c, unsigned size, uint64_t val)
-{
-    uint64_t m = sp_mask(c);
-    uint64_t sp = (c->regs[R_SP] - size) & m;
-    enum x86_status st = x86_store(c, S_SS, sp, size, val);
-    if (st)
-        return st;
-    set_sp(c, sp);
-    return X86_OK;
-}
-
-enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t *val)
-{
-    uint64_t m = sp_mask(c);
-    uint64_t sp = c->regs[R_SP] & m;
-    enum x86_status st = x86_load(c, S_SS, sp, size, val);
-    if (st)
-        return st;
-    set_sp(c, sp + size);
-    return X86_OK;
-}

@@ -189,8 +189,38 @@ x86_rmw_write(struct x86_cpu *c, const struct x86_insn *i, unsigned size,
     return c->mem->store_slow(c, w->lin, size, &val);
 }
 
-/* Stack: push and pop at SS:rSP with the stack's address size. */
-enum x86_status x86_push(struct x86_cpu *c, unsigned size, uint64_t val);
-enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t *val);
+/* Stack: push and pop at SS:rSP with the stack's address size; rSP changes
+ * only within that size, and only once the access has succeeded. Inline:
+ * every call, return and push goes through them. */
+static inline uint64_t x86_sp_mask(const struct x86_cpu *c)
+{
+    return c->stack_size == 8 ? ~0ull : c->stack_size == 4 ? 0xffffffffull : 0xffffull;
+}
+
+static inline void x86_set_sp(struct x86_cpu *c, uint64_t sp)
+{
+    uint64_t m = x86_sp_mask(c);
+    c->regs[R_SP] = (c->regs[R_SP] & ~m) | (sp & m);
+}
+
+static inline enum x86_status x86_push(struct x86_cpu *c, unsigned size, uint64_t val)
+{
+    uint64_t sp = (c->regs[R_SP] - size) & x86_sp_mask(c);
+    enum x86_status st = x86_store(c, S_SS, sp, size, val);
+    if (st)
+        return st;
+    x86_set_sp(c, sp);
+    return X86_OK;
+}
+
+static inline enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t *val)
+{
+    uint64_t sp = c->regs[R_SP] & x86_sp_mask(c);
+    enum x86_status st = x86_load(c, S_SS, sp, size, val);
+    if (st)
+        return st;
+    x86_set_sp(c, sp + size);
+    return X86_OK;
+}
 
 #endif
