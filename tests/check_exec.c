@@ -207,6 +207,94 @@ START_TEST(test_stop_chained)
 }
 END_TEST
 
+/* Page-level protection, as the page walk enforces it on tcg and the CPU
+ * on kvm: the first 2 MiB is remapped with 4 KiB pages, one of them
+ * supervisor-only and one read-only; a guest makes one access and either
+ * reaches its out or faults (#PF with an empty IDT: a triple fault), with
+ * CR2 naming the address. */
+#define PT_GPA 0x30000u   /* the new page table, in the guest's RAM */
+#define SUPER_PAGE 0x40000u
+#define RO_PAGE 0x41000u
+
+static void protect_pages(guest *g)
+{
+    uint64_t pt[512];
+    for (uint64_t k = 0; k < 512; k++) {
+        uint64_t e = (k << 12) | 0x7; /* present, writable, user */
+        if (k << 12 == SUPER_PAGE)
+            e &= ~4ull;
+        if (k << 12 == RO_PAGE)
+            e &= ~2ull;
+        pt[k] = e;
+    }
+    guest_write(g, PT_GPA, pt, sizeof pt);
+    /* PD[0] (the first 2 MiB page of vx_vcpu_set_mode's tables) -> the table. */
+    guest_write_u64(g, GUEST_TABLES_GPA + 0x2000, PT_GPA | 0x7);
+}
+
+static void ring3(guest *g)
+{
+    vx_x86_sregs s = guest_get_sregs(g, g->v);
+    s.cs.selector = VX_X86_SEL_USER_CODE64 | 3;
+    s.cs.dpl = 3;
+    s.ss.selector = s.ds.selector = s.es.selector = VX_X86_SEL_USER_DATA | 3;
+    s.ss.dpl = s.ds.dpl = s.es.dpl = 3;
+    guest_set_sregs(g, g->v, &s);
+}
+
+/* Run one access; returns true when it passed (the out came), false when
+ * it faulted (checking CR2). */
+static bool touch(vx_accel accel, bool user, bool write, uint64_t addr, bool *ran)
+{
+    guest g;
+    *ran = false;
+    if (!guest_setup(&g, accel, "touch64", VX_MODE_LONG64))
+        return false;
+    *ran = true;
+    protect_pages(&g);
+    if (user)
+        ring3(&g);
+    vx_x86_regs r = guest_get_regs(&g, g.v);
+    r.rbx = addr;
+    r.rcx = write;
+    r.rflags = 0x2 | 0x3000; /* IOPL 3: the out is allowed in ring 3 */
+    guest_set_regs(&g, g.v, &r);
+    vx_exit e;
+    guest_exit_init(&e);
+    guest_run_vcpu(&g, g.v, &e);
+    bool passed = e.reason == VX_EXIT_IO;
+    if (!passed) {
+        ck_assert_msg(e.reason == VX_EXIT_SHUTDOWN, "%s: exit %s (%s)", g.label,
+                      guest_exit_name(e.reason), vx_last_error());
+        GUEST_EQ(&g, "cr2 after the #PF", guest_get_sregs(&g, g.v).cr2, addr);
+    }
+    guest_destroy(&g);
+    return passed;
+}
+
+START_TEST(test_page_protection)
+{
+    vx_accel a = guest_accels[_i];
+    bool ran;
+    static const struct { bool user, write; uint64_t addr; bool passes; const char *what; } cases[] = {
+        { true, false, SUPER_PAGE + 8, false, "ring 3 reads a supervisor page" },
+        { true, true, SUPER_PAGE + 8, false, "ring 3 writes a supervisor page" },
+        { false, true, SUPER_PAGE + 8, true, "ring 0 writes a supervisor page" },
+        { true, false, RO_PAGE + 8, true, "ring 3 reads a read-only page" },
+        { true, true, RO_PAGE + 8, false, "ring 3 writes a read-only page" },
+        { false, true, RO_PAGE + 8, false, "ring 0 writes a read-only page (CR0.WP)" },
+        { true, true, RO_PAGE + 0x1000, true, "ring 3 writes the next, ordinary page" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        bool passed = touch(a, cases[k].user, cases[k].write, cases[k].addr, &ran);
+        if (!ran)
+            return;
+        ck_assert_msg(passed == cases[k].passes, "%s: %s: %s", a == VX_ACCEL_KVM ? "kvm" : "tcg",
+                      cases[k].what, passed ? "allowed" : "faulted");
+    }
+}
+END_TEST
+
 START_TEST(test_budget_bad_args)
 {
     ck_assert_int_eq(vx_vcpu_set_budget(NULL, 1), VX_EINVAL);
@@ -225,6 +313,7 @@ int main(void)
     tcase_add_loop_test(tc, test_callback_retry, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_farptr, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_stop_chained, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_page_protection, 0, GUEST_ACCEL_COUNT);
     tcase_add_test(tc, test_budget_bad_args);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
