@@ -8,6 +8,7 @@
 void vx_io_bus_init(struct vx_io_bus *bus)
 {
     vx_ranges_init(&bus->ranges, sizeof(struct vx_io_range));
+    atomic_init(&bus->hint, 0);
 }
 
 void vx_io_bus_fini(struct vx_io_bus *bus)
@@ -23,7 +24,20 @@ const struct vx_io_range *vx_io_bus_overlap(const struct vx_io_bus *bus, uint64_
 
 const struct vx_io_range *vx_io_bus_find(const struct vx_io_bus *bus, uint64_t addr)
 {
-    return vx_ranges_find(&bus->ranges, addr);
+    struct vx_io_bus *b = (struct vx_io_bus *)bus; /* the hint is a cache, not state */
+    size_t h = atomic_load_explicit(&b->hint, memory_order_relaxed);
+    if (h < b->ranges.count) {
+        const struct vx_io_range *r = vx_ranges_at(&b->ranges, h);
+        if (addr - r->base < r->size)
+            return r;
+    }
+    const struct vx_io_range *r = vx_ranges_find(&b->ranges, addr);
+    if (r)
+        atomic_store_explicit(&b->hint,
+                              (size_t)((const unsigned char *)r - b->ranges.items) /
+                                  b->ranges.stride,
+                              memory_order_relaxed);
+    return r;
 }
 
 int vx_io_bus_add(struct vx_io_bus *bus, uint64_t base, uint64_t size, const vx_io_ops *ops,

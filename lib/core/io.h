@@ -6,6 +6,7 @@
 #ifndef VX_CORE_IO_H
 #define VX_CORE_IO_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@ struct vx_io_range {
 /* The claimed ranges of one space: sorted, non-overlapping. */
 struct vx_io_bus {
     struct vx_ranges ranges; /* of struct vx_io_range */
+    /* Index of the range found last: devices are hit again and again. An
+     * atomic because vCPU threads share it; an index, checked against the
+     * count, so a stale one only costs the search. */
+    atomic_size_t hint;
 };
 
 void vx_io_bus_init(struct vx_io_bus *bus);

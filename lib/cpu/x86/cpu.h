@@ -284,9 +284,34 @@ static inline void x86_set_lazy(struct x86_cpu *c, enum x86_cc_op op, unsigned s
     c->lazy.aux = aux;
 }
 
-bool x86_cf(const struct x86_cpu *c);
+/* CF alone, cheaply where the lazy operation gives it directly. */
+static inline bool x86_cf(const struct x86_cpu *c)
+{
+    const struct x86_lazy *l = &c->lazy;
+    uint64_t m = x86_mask(l->size);
+    switch (l->op) {
+    case CC_ADD: return (l->res & m) < (l->src & m);
+    case CC_SUB: return ((l->res + l->src) & m) < (l->src & m);
+    case CC_LOGIC: return false;
+    case CC_INC:
+    case CC_DEC: return l->aux & F_CF; /* inc/dec keep the CF they found */
+    default: return x86_lazy_flags(c) & F_CF;
+    }
+}
+
 /* Condition code 0..15 (the low nibble of Jcc/SETcc/CMOVcc). */
-bool x86_cond(const struct x86_cpu *c, unsigned cc);
+bool x86_cond_slow(const struct x86_cpu *c, unsigned cc);
+
+static inline bool x86_cond(const struct x86_cpu *c, unsigned cc)
+{
+    /* ZF and SF follow from the result for every lazy operation (but ZF
+     * after mul/imul, which this model keeps clear as Intel does): the
+     * loop-closing jnz after dec/sub/add needs nothing else. */
+    const struct x86_lazy *l = &c->lazy;
+    if (l->op != CC_EFLAGS && (cc >> 1) == 2 && l->op != CC_MUL && l->op != CC_IMUL)
+        return ((l->res & x86_mask(l->size)) == 0) != (cc & 1);
+    return x86_cond_slow(c, cc);
+}
 
 /* ---- mode ----------------------------------------------------------------- */
 

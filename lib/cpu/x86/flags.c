@@ -112,21 +112,7 @@ uint32_t x86_lazy_flags(const struct x86_cpu *c)
     return 0;
 }
 
-bool x86_cf(const struct x86_cpu *c)
-{
-    const struct x86_lazy *l = &c->lazy;
-    uint64_t m = x86_mask(l->size);
-    switch (l->op) {
-    case CC_ADD: return (l->res & m) < (l->src & m);
-    case CC_SUB: return ((l->res + l->src) & m) < (l->src & m);
-    case CC_LOGIC: return false;
-    case CC_INC:
-    case CC_DEC: return l->aux & F_CF; /* inc/dec keep the CF they found */
-    default: return x86_lazy_flags(c) & F_CF;
-    }
-}
-
-bool x86_cond(const struct x86_cpu *c, unsigned cc)
+bool x86_cond_slow(const struct x86_cpu *c, unsigned cc)
 {
     bool r;
     const struct x86_lazy *l = &c->lazy;
