@@ -310,6 +310,11 @@ static inline bool x86_cond(const struct x86_cpu *c, unsigned cc)
     const struct x86_lazy *l = &c->lazy;
     if (l->op != CC_EFLAGS && (cc >> 1) == 2 && l->op != CC_MUL && l->op != CC_IMUL)
         return ((l->res & x86_mask(l->size)) == 0) != (cc & 1);
+    /* jb/jae after cmp or sub: the borrow. */
+    if (l->op == CC_SUB && (cc >> 1) == 1) {
+        uint64_t m = x86_mask(l->size);
+        return (((l->res + l->src) & m) < (l->src & m)) != (cc & 1);
+    }
     return x86_cond_slow(c, cc);
 }
 

@@ -469,6 +469,7 @@ prefixes_done:
         i.fn = d->fn;
         i.fn = x86_specialize_alu(&i);
         i.fn = x86_specialize_shift(&i);
+        i.fn = x86_specialize_mov(&i);
     }
     *out = i;
     return (int)i.len;

@@ -131,6 +131,8 @@ X86_OP(op_out);        /* e6 e7 (imm8 port), ee ef (dx) */
 x86_handler x86_specialize_alu(const struct x86_insn *i);
 /* The same for register forms of rol/ror/shl/shr/sar by an immediate or 1. */
 x86_handler x86_specialize_shift(const struct x86_insn *i);
+/* The same for 32/64-bit mov between registers and memory. */
+x86_handler x86_specialize_mov(const struct x86_insn *i);
 
 /* Shared checks. */
 /* In/out/ins/outs allowed at this CPL and IOPL (the TSS I/O bitmap when

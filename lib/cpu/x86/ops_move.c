@@ -399,3 +399,44 @@ X86_OP(op_arpl)
         c->flags &= ~(uint64_t)F_ZF;
     return X86_OK;
 }
+
+/* ---- register and simple memory forms specialised at decode time -----------
+ * mov between 32/64-bit registers and memory, with the width fixed at compile
+ * time: the same loads and stores as op_mov_r_rm/op_mov_rm_r. */
+
+#define SPEC_MOV(size)                                                           \
+    static enum x86_status mov_load_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        uint64_t v;                                                              \
+        enum x86_status st = x86_load(c, i->seg, x86_ea(c, i), size, &v);        \
+        if (st)                                                                  \
+            return st;                                                           \
+        c->regs[i->reg] = v;                                                     \
+        return X86_OK;                                                           \
+    }                                                                            \
+    static enum x86_status mov_store_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        return x86_store(c, i->seg, x86_ea(c, i), size, c->regs[i->reg] & x86_mask(size)); \
+    }                                                                            \
+    static enum x86_status mov_rr_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    { /* 89: r/m(reg) <- reg; 8b: reg <- r/m(reg) */                             \
+        if (i->opcode == 0x89)                                                   \
+            c->regs[i->rm] = c->regs[i->reg] & x86_mask(size);                   \
+        else                                                                     \
+            c->regs[i->reg] = c->regs[i->rm] & x86_mask(size);                   \
+        return X86_OK;                                                           \
+    }
+SPEC_MOV(4)
+SPEC_MOV(8)
+
+x86_handler x86_specialize_mov(const struct x86_insn *i)
+{
+    if ((i->fn != op_mov_r_rm && i->fn != op_mov_rm_r) || (i->opsize != 4 && i->opsize != 8))
+        return i->fn;
+    bool w = i->opsize == 8;
+    if (!i->mem)
+        return w ? mov_rr_8 : mov_rr_4;
+    if (i->fn == op_mov_r_rm)
+        return w ? mov_load_8 : mov_load_4;
+    return w ? mov_store_8 : mov_store_4;
+}
