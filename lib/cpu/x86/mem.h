@@ -52,6 +52,34 @@ static inline enum x86_status x86_linear(struct x86_cpu *c, unsigned seg, uint64
     return x86_linear_slow(c, seg, off, size, write, lin);
 }
 
+/* Host memory reads and writes of an operand's exact width (1, 2, 4 or 8):
+ * a narrow copy into a zeroed wide value stalls store forwarding, and a
+ * run-time-sized memcpy compiles to rep movs. */
+static inline uint64_t x86_host_read(const uint8_t *p, unsigned size)
+{
+    uint16_t w;
+    uint32_t d;
+    uint64_t q;
+    switch (size) {
+    case 1: return *p;
+    case 2: memcpy(&w, p, 2); return w;
+    case 4: memcpy(&d, p, 4); return d;
+    default: memcpy(&q, p, 8); return q;
+    }
+}
+
+static inline void x86_host_write(uint8_t *p, unsigned size, uint64_t val)
+{
+    uint16_t w = (uint16_t)val;
+    uint32_t d = (uint32_t)val;
+    switch (size) {
+    case 1: *p = (uint8_t)val; break;
+    case 2: memcpy(p, &w, 2); break;
+    case 4: memcpy(p, &d, 4); break;
+    default: memcpy(p, &val, 8); break;
+    }
+}
+
 static inline enum x86_status x86_load_lin(struct x86_cpu *c, uint64_t lin, unsigned size,
                                            void *val)
 {
@@ -82,18 +110,9 @@ static inline enum x86_status x86_load(struct x86_cpu *c, unsigned seg, uint64_t
     enum x86_status st = x86_linear(c, seg, off, size, false, &lin);
     if (st)
         return st;
-    /* Loads of the exact width: a narrow copy into a zeroed wide value would
-     * stall store forwarding when the value is read. */
     uint8_t *p = vx_tlb_lookup(c->tlb.load, lin, size);
     if (__builtin_expect(p != NULL, 1)) {
-        uint16_t w;
-        uint32_t d;
-        switch (size) {
-        case 1: *val = *p; break;
-        case 2: memcpy(&w, p, 2); *val = w; break;
-        case 4: memcpy(&d, p, 4); *val = d; break;
-        default: memcpy(val, p, 8); break;
-        }
+        *val = x86_host_read(p, size);
         return X86_OK;
     }
     *val = 0;
@@ -107,17 +126,9 @@ static inline enum x86_status x86_store(struct x86_cpu *c, unsigned seg, uint64_
     enum x86_status st = x86_linear(c, seg, off, size, true, &lin);
     if (st)
         return st;
-    /* Stores of the exact width: a run-time-sized memcpy becomes rep movs. */
     uint8_t *p = vx_tlb_lookup(c->tlb.store, lin, size);
     if (__builtin_expect(p != NULL, 1)) {
-        uint16_t w = (uint16_t)val;
-        uint32_t d = (uint32_t)val;
-        switch (size) {
-        case 1: *p = (uint8_t)val; break;
-        case 2: memcpy(p, &w, 2); break;
-        case 4: memcpy(p, &d, 4); break;
-        default: memcpy(p, &val, 8); break;
-        }
+        x86_host_write(p, size, val);
         return X86_OK;
     }
     return c->mem->store_slow(c, lin, size, &val);
@@ -176,14 +187,7 @@ x86_rmw_write(struct x86_cpu *c, const struct x86_insn *i, unsigned size,
     }
     uint8_t *p = vx_tlb_lookup(c->tlb.store, w->lin, size);
     if (__builtin_expect(p != NULL, 1)) {
-        uint16_t h = (uint16_t)val;
-        uint32_t d = (uint32_t)val;
-        switch (size) {
-        case 1: *p = (uint8_t)val; break;
-        case 2: memcpy(p, &h, 2); break;
-        case 4: memcpy(p, &d, 4); break;
-        default: memcpy(p, &val, 8); break;
-        }
+        x86_host_write(p, size, val);
         return X86_OK;
     }
     return c->mem->store_slow(c, w->lin, size, &val);
