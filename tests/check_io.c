@@ -159,6 +159,38 @@ START_TEST(many_ranges_stay_sorted)
 }
 END_TEST
 
+/* The vCPU's last-range cache must never outlive a change of the bus: a
+ * range replaced at the same port, or moved when the array grows. */
+START_TEST(cache_follows_bus_changes)
+{
+    struct log a = { 0 }, b = { 0 }, x = { 0 };
+    ck_assert_int_eq(vx_io_bus_add(&m.pio, 0x10, 1, &ops, &a, NULL), 0);
+    struct vx_io io = { .addr = 0x10, .space = VX_IO_PIO, .len = 1, .is_write = 1 };
+    ck_assert_int_eq(vx_io_dispatch(&v, &io), VX_IO_DONE);
+    ck_assert_int_eq(vx_io_dispatch(&v, &io), VX_IO_DONE);
+    ck_assert_int_eq(a.calls, 2);
+    /* Replaced: the cached pointer now names b's slot or nothing. */
+    ck_assert_int_eq(vx_io_bus_remove(&m.pio, 0x10), 0);
+    ck_assert_int_eq(vx_io_dispatch(&v, &io), VX_IO_UNCLAIMED);
+    ck_assert_int_eq(vx_io_bus_add(&m.pio, 0x10, 1, &ops, &b, NULL), 0);
+    ck_assert_int_eq(vx_io_dispatch(&v, &io), VX_IO_DONE);
+    ck_assert_int_eq(a.calls, 2);
+    ck_assert_int_eq(b.calls, 1);
+    /* Grown (realloc moves the array) and shifted (ranges inserted below). */
+    for (unsigned k = 0; k < 100; k++)
+        ck_assert_int_eq(vx_io_bus_add(&m.pio, 0x100 + k, 1, &ops, &x, NULL), 0);
+    ck_assert_int_eq(vx_io_bus_add(&m.pio, 0x0, 1, &ops, &x, NULL), 0);
+    ck_assert_int_eq(vx_io_dispatch(&v, &io), VX_IO_DONE);
+    ck_assert_int_eq(b.calls, 2);
+    ck_assert_int_eq(x.calls, 0);
+    /* A miss after a hit falls back to the search. */
+    io.addr = 0x150;
+    ck_assert_int_eq(vx_io_dispatch(&v, &io), VX_IO_DONE);
+    ck_assert_int_eq(x.calls, 1);
+    ck_assert_uint_eq(x.addr, 0x150);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("io");
@@ -170,6 +202,7 @@ int main(void)
     tcase_add_test(tc, failing_callback_is_reported);
     tcase_add_test(tc, bus_rejects_overlap_and_removes_by_base);
     tcase_add_test(tc, many_ranges_stay_sorted);
+    tcase_add_test(tc, cache_follows_bus_changes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -8,7 +8,7 @@
 void vx_io_bus_init(struct vx_io_bus *bus)
 {
     vx_ranges_init(&bus->ranges, sizeof(struct vx_io_range));
-    atomic_init(&bus->hint, 0);
+    bus->generation = 1;
 }
 
 void vx_io_bus_fini(struct vx_io_bus *bus)
@@ -24,20 +24,7 @@ const struct vx_io_range *vx_io_bus_overlap(const struct vx_io_bus *bus, uint64_
 
 const struct vx_io_range *vx_io_bus_find(const struct vx_io_bus *bus, uint64_t addr)
 {
-    struct vx_io_bus *b = (struct vx_io_bus *)bus; /* the hint is a cache, not state */
-    size_t h = atomic_load_explicit(&b->hint, memory_order_relaxed);
-    if (h < b->ranges.count) {
-        const struct vx_io_range *r = vx_ranges_at(&b->ranges, h);
-        if (addr - r->base < r->size)
-            return r;
-    }
-    const struct vx_io_range *r = vx_ranges_find(&b->ranges, addr);
-    if (r)
-        atomic_store_explicit(&b->hint,
-                              (size_t)((const unsigned char *)r - b->ranges.items) /
-                                  b->ranges.stride,
-                              memory_order_relaxed);
-    return r;
+    return vx_ranges_find(&bus->ranges, addr);
 }
 
 int vx_io_bus_add(struct vx_io_bus *bus, uint64_t base, uint64_t size, const vx_io_ops *ops,
@@ -51,6 +38,7 @@ int vx_io_bus_add(struct vx_io_bus *bus, uint64_t base, uint64_t size, const vx_
     };
     int err;
     const void *c = NULL;
+    bus->generation++;
     vx_ranges_insert(&bus->ranges, &r, &err, &c);
     if (err == VX_EEXIST && conflict)
         *conflict = c;
@@ -59,6 +47,7 @@ int vx_io_bus_add(struct vx_io_bus *bus, uint64_t base, uint64_t size, const vx_
 
 int vx_io_bus_remove(struct vx_io_bus *bus, uint64_t base)
 {
+    bus->generation++;
     return vx_ranges_remove(&bus->ranges, base, 0, NULL);
 }
 
@@ -70,10 +59,16 @@ static const char *space_name(uint8_t space)
 int vx_io_dispatch(struct vx_vcpu *v, struct vx_io *io)
 {
     vx_machine *m = v->machine;
-    const struct vx_io_range *r =
-        vx_io_bus_find(io->space == VX_IO_PIO ? &m->pio : &m->mmio, io->addr);
-    if (!r)
-        return VX_IO_UNCLAIMED;
+    const struct vx_io_bus *bus = io->space == VX_IO_PIO ? &m->pio : &m->mmio;
+    struct vx_io_cache *cache = &v->io_cache[io->space];
+    const struct vx_io_range *r = cache->range;
+    if (cache->generation != bus->generation || !r || io->addr - r->base >= r->size) {
+        r = vx_io_bus_find(bus, io->addr);
+        if (!r)
+            return VX_IO_UNCLAIMED;
+        cache->generation = bus->generation;
+        cache->range = r;
+    }
 
     int rc;
     if (io->is_write) {

@@ -6,7 +6,6 @@
 #ifndef VX_CORE_IO_H
 #define VX_CORE_IO_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,10 +33,17 @@ struct vx_io_range {
 /* The claimed ranges of one space: sorted, non-overlapping. */
 struct vx_io_bus {
     struct vx_ranges ranges; /* of struct vx_io_range */
-    /* Index of the range found last: devices are hit again and again. An
-     * atomic because vCPU threads share it; an index, checked against the
-     * count, so a stale one only costs the search. */
-    atomic_size_t hint;
+    /* Bumped by every add and remove: range pointers cached by vCPUs (which
+     * an add may move) are valid only for the generation they were taken
+     * in. Starts at 1, so a zeroed cache never matches. */
+    uint64_t generation;
+};
+
+/* A vCPU's memory of the range it reached last on one bus: devices are hit
+ * again and again. Per vCPU, so no other thread touches it. */
+struct vx_io_cache {
+    uint64_t generation;
+    const struct vx_io_range *range;
 };
 
 void vx_io_bus_init(struct vx_io_bus *bus);
