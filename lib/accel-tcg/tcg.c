@@ -450,6 +450,7 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
         if (len < 0)
             len = X86_MAX_INSN; /* over 15 bytes: the handler raises #GP */
         x86_handler fn = buf[n].fn;
+        x86_resolve_branch(c, &buf[n], pc); /* in 64-bit mode pc is the rip */
         n++;
         pc += (unsigned)len;
         if (ends_block(fn) || n == TB_MAX_INSNS || page2 != TB_NO_PAGE ||

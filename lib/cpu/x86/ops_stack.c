@@ -293,3 +293,33 @@ X86_OP(op_jcxz)
         return X86_OK;
     return branch(c, c->next_rip + i->imm, i->opsize);
 }
+
+/* ---- near branches with their target resolved at translation ---------------
+ * In 64-bit mode a block's instructions have fixed addresses (CS's base is
+ * 0 and blocks are cached by linear address), so jcc/jmp rel targets are
+ * constants: computed and checked canonical once, kept in imm2. */
+
+static enum x86_status jcc_fixed(struct x86_cpu *c, const struct x86_insn *i)
+{
+    if (!x86_cond(c, i->sub))
+        return X86_OK;
+    c->next_rip = i->imm2;
+    return X86_BRANCH;
+}
+
+static enum x86_status jmp_fixed(struct x86_cpu *c, const struct x86_insn *i)
+{
+    c->next_rip = i->imm2;
+    return X86_BRANCH;
+}
+
+void x86_resolve_branch(const struct x86_cpu *c, struct x86_insn *i, uint64_t rip)
+{
+    if (!c->long64 || (i->fn != op_jcc && i->fn != op_jmp_rel) || i->opsize != 8)
+        return;
+    uint64_t target = rip + i->len + i->imm;
+    if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        return; /* non-canonical: the generic handler raises #GP */
+    i->imm2 = target;
+    i->fn = i->fn == op_jcc ? jcc_fixed : jmp_fixed;
+}
