@@ -133,9 +133,9 @@ x86_handler x86_specialize_alu(const struct x86_insn *i);
 x86_handler x86_specialize_shift(const struct x86_insn *i);
 /* The same for 32/64-bit mov between registers and memory. */
 x86_handler x86_specialize_mov(const struct x86_insn *i);
-/* At translation, when the instruction's rip is known: 64-bit jcc/jmp rel
- * with a canonical target get it precomputed (in imm2) and a handler that
- * just takes it. */
+/* At translation, when the instruction's rip is known: 64-bit jcc/jmp/call
+ * rel with a canonical target get it precomputed (in imm2) and a handler
+ * that just takes it; a 64-bit ret gets a handler of that width. */
 void x86_resolve_branch(const struct x86_cpu *c, struct x86_insn *i, uint64_t rip);
 
 /* Shared checks. */

@@ -313,13 +313,43 @@ static enum x86_status jmp_fixed(struct x86_cpu *c, const struct x86_insn *i)
     return X86_BRANCH;
 }
 
+static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
+{
+    enum x86_status st = x86_push(c, 8, c->next_rip);
+    if (st)
+        return st;
+    c->next_rip = i->imm2;
+    return X86_BRANCH;
+}
+
+/* c3 in 64-bit mode with the default 64-bit operand: pop, check, go. */
+static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
+{
+    (void)i;
+    uint64_t target, sp = c->regs[R_SP];
+    enum x86_status st = x86_load(c, S_SS, sp, 8, &target);
+    if (st)
+        return st;
+    if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        return x86_raise_err(c, X86_GP, 0);
+    c->regs[R_SP] = sp + 8;
+    c->next_rip = target;
+    return X86_BRANCH;
+}
+
 void x86_resolve_branch(const struct x86_cpu *c, struct x86_insn *i, uint64_t rip)
 {
-    if (!c->long64 || (i->fn != op_jcc && i->fn != op_jmp_rel) || i->opsize != 8)
+    if (!c->long64 || i->opsize != 8)
+        return;
+    if (i->fn == op_ret && i->opcode == 0xc3) {
+        i->fn = ret64;
+        return;
+    }
+    if (i->fn != op_jcc && i->fn != op_jmp_rel && i->fn != op_call_rel)
         return;
     uint64_t target = rip + i->len + i->imm;
     if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
         return; /* non-canonical: the generic handler raises #GP */
     i->imm2 = target;
-    i->fn = i->fn == op_jcc ? jcc_fixed : jmp_fixed;
+    i->fn = i->fn == op_jcc ? jcc_fixed : i->fn == op_jmp_rel ? jmp_fixed : call_fixed;
 }
