@@ -173,7 +173,25 @@ static enum x86_status mmio(struct tcg_vcpu *t, uint64_t gpa, unsigned size, boo
 
 /* ---- loads and stores that missed the TLB ------------------------------------ */
 
-static void flush_code_page_from_tlbs(struct tcg_vcpu *t, uint64_t gpa_page);
+/* A store reached guest-physical page `page`: blocks translated from it die,
+ * and the running block ends after this instruction (it may be one of them). */
+static void code_stored(struct tcg_vcpu *t, uint64_t page)
+{
+    if (tb_page_has_code(&t->tm->tbs, page)) {
+        tb_invalidate_page(&t->tm->tbs, page);
+        t->cpu.end_block = t->cpu.attention = true;
+    }
+}
+
+/* The vCPU's linear-to-physical view may have changed (mode, control
+ * registers, EFER): empty its TLB, note the mode it now holds, and make
+ * every chained link re-check its successor. */
+static void flush_tlb(struct tcg_vcpu *t)
+{
+    vx_tlb_flush(&t->cpu.tlb);
+    t->tlb_mode_key = t->cpu.mode_key;
+    t->tm->map_gen++;
+}
 
 static enum x86_status load_part(struct tcg_vcpu *t, uint64_t lin, unsigned size, uint8_t *buf)
 {
@@ -210,10 +228,7 @@ static enum x86_status store_part(struct tcg_vcpu *t, uint64_t lin, const struct
     if (!(r->prot & VX_MEM_WRITE))
         return X86_OK; /* ROM: the store is dropped */
     uint64_t page = w->gpa & ~0xfffull;
-    if (tb_page_has_code(&t->tm->tbs, page)) {
-        tb_invalidate_page(&t->tm->tbs, page);
-        c->end_block = c->attention = true;
-    }
+    code_stored(t, page);
     uint64_t off = w->gpa - r->gpa;
     memcpy(r->host + off, buf, size);
     vx_tlb_fill(c->tlb.store, lin, r->host + (off & ~0xfffull), page);
@@ -240,11 +255,7 @@ static enum x86_status sys_access(struct x86_cpu *c, uint64_t lin, unsigned size
         else if (!write)
             memcpy(buf, r->host + (w.gpa - r->gpa), n);
         else if (r->prot & VX_MEM_WRITE) {
-            uint64_t page = w.gpa & ~0xfffull;
-            if (tb_page_has_code(&t->tm->tbs, page)) {
-                tb_invalidate_page(&t->tm->tbs, page);
-                c->end_block = c->attention = true;
-            }
+            code_stored(t, w.gpa & ~0xfffull);
             memcpy(r->host + (w.gpa - r->gpa), buf, n);
         }
         if (st)
@@ -720,11 +731,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                 prev = NULL; /* another vCPU may have flushed the cache meanwhile */
             }
         }
-        if (c->mode_key != t->tlb_mode_key) {
-            vx_tlb_flush(&c->tlb);
-            t->tlb_mode_key = c->mode_key;
-            tm->map_gen++;
-        }
+        if (c->mode_key != t->tlb_mode_key)
+            flush_tlb(t);
         /* The block that followed last time, if it is still the one; else
          * the lookup, and the link for next time. A cache flush frees every
          * block, prev included. */
@@ -866,8 +874,7 @@ static int tcg_vcpu_init(vx_vcpu *v)
         t->cpu.apic_base &= ~(1ull << 8); /* only vCPU 0 is the bootstrap processor */
     t->cpu.mem = &tcg_mem_ops;
     t->cpu.opaque = t;
-    vx_tlb_flush(&t->cpu.tlb);
-    t->tlb_mode_key = t->cpu.mode_key;
+    flush_tlb(t);
     v->accel = t;
     return 0;
 }
@@ -1002,9 +1009,7 @@ static int tcg_set_sregs(vx_vcpu *v, const vx_x86_sregs *s)
     c->efer = s->efer;
     c->apic_base = s->apic_base;
     x86_update_mode(c);
-    vx_tlb_flush(&c->tlb);
-    t->tlb_mode_key = c->mode_key;
-    t->tm->map_gen++;
+    flush_tlb(t);
     return 0;
 }
 
@@ -1066,8 +1071,7 @@ static int tcg_set_msr(vx_vcpu *v, uint32_t index, uint64_t value)
     *p = value;
     if (index == MSR_EFER) {
         x86_update_mode(c);
-        vx_tlb_flush(&c->tlb);
-        t->tm->map_gen++;
+        flush_tlb(t);
     }
     return 0;
 }
