@@ -29,7 +29,9 @@
 #include "core/machine.h"
 #include "cpu/x86/cpu.h"
 #include "cpu/x86/insn.h"
+#include "cpu/x86/interrupt.h"
 #include "cpu/x86/mem.h"
+#include "cpu/x86/msr.h"
 #include "cpu/x86/ops.h"
 #include "mmu/x86_walk.h"
 
@@ -351,12 +353,21 @@ static enum x86_status tcg_port(struct x86_cpu *c, uint16_t port, unsigned size,
     return X86_EXIT;
 }
 
+/* invlpg flushes everything too: the TLB holds 4 KiB pieces of large pages
+ * without remembering which large page they came from. */
+static void tcg_tlb_flush(struct x86_cpu *c, uint64_t lin)
+{
+    (void)lin;
+    flush_tlb(tv(c));
+}
+
 static const struct x86_mem_ops tcg_mem_ops = {
     .load_slow = tcg_load_slow,
     .store_slow = tcg_store_slow,
     .load_sys = tcg_load_sys,
     .store_sys = tcg_store_sys,
     .port = tcg_port,
+    .tlb_flush = tcg_tlb_flush,
 };
 
 /* ---- translation --------------------------------------------------------- */
@@ -368,7 +379,8 @@ static bool ends_block(x86_handler fn)
            fn == op_jmp_far || fn == op_call_far || fn == op_retf || fn == op_iret ||
            fn == op_int3 || fn == op_int || fn == op_into || fn == op_int1 || fn == op_hlt ||
            fn == op_ud || fn == op_gp0 || fn == op_mov_sreg_rm || fn == op_pop_sreg ||
-           fn == op_popf || fn == op_flag;
+           fn == op_popf || fn == op_flag || fn == op_syscall || fn == op_sysret ||
+           fn == op_sysenter || fn == op_sysexit || fn == op_mov_cr;
 }
 
 /* Host pointer to the page holding guest-physical gpa, for fetching: RAM
@@ -529,76 +541,58 @@ static enum x86_status find_block(struct tcg_vcpu *t, struct tb **out)
 
 /* ---- exceptions ------------------------------------------------------------- */
 
-/* Can the IDT (or the real-mode IVT) deliver this vector at all? */
-static bool gate_usable(struct tcg_vcpu *t, unsigned vector)
+/* The instruction at rip, for messages: "0f 0b (opcode 0f 0b)". */
+static void describe_at_rip(struct tcg_vcpu *t, char *buf, size_t size)
 {
     struct x86_cpu *c = &t->cpu;
-    if (!(c->cr0 & CR0_PE))
-        return (uint64_t)vector * 4 + 3 <= c->idt.limit;
-    unsigned esize = (c->efer & EFER_LMA) ? 16 : 8;
-    if ((uint64_t)vector * esize + esize - 1 > c->idt.limit)
-        return false;
-    uint64_t desc = 0;
-    typeof(c->exc) saved = c->exc; /* a probe must not leave its own fault behind */
-    enum x86_status st = c->mem->load_sys(c, c->idt.base + vector * esize, 8, &desc);
+    uint64_t gpa;
+    uint8_t *host;
+    struct x86_exc saved = c->exc;
+    uint64_t lin = pc_linear(c);
+    buf[0] = 0;
+    if (fetch_page(t, lin, &gpa, &host) == X86_OK) {
+        unsigned off = (unsigned)(lin & 0xfff), n = 0x1000 - off;
+        if (n > X86_MAX_INSN)
+            n = X86_MAX_INSN;
+        struct x86_insn insn;
+        if (x86_decode(c, host + off, n, &insn) <= 0)
+            insn.len = (uint8_t)(n < 4 ? n : 4);
+        x86_describe(&insn, host + off, buf, (unsigned)size);
+    }
     c->exc = saved;
-    return st == X86_OK && ((desc >> 47) & 1);
 }
 
-static const char *vector_name(unsigned v)
-{
-    static const char *names[] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-                                   "#DF", "#MF9", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
-                                   "#MF", "#AC", "#MC", "#XM", "#VE", "#CP" };
-    return v < sizeof names / sizeof names[0] ? names[v] : "interrupt";
-}
-
-/* Part 1 of the translator delivers nothing through the IDT: an exception
- * ends the run, as a triple fault when no gate could take it (the CPU would
- * shut down too), else as VX_EXIT_INTERNAL naming it. */
-static void report_exception(struct tcg_vcpu *t, vx_exit *exit)
+/* An instruction raised an exception: deliver it through the guest's
+ * IVT/IDT. Returns true when the run must end (exit filled in): a triple
+ * fault, or something tcg does not model. */
+static bool take_exception(struct tcg_vcpu *t, vx_exit *exit)
 {
     struct x86_cpu *c = &t->cpu;
-    unsigned v = c->exc.vector;
-    if (v == X86_PF)
-        c->cr2 = c->exc.addr;
-    if (!gate_usable(t, v) && !gate_usable(t, X86_GP) && !gate_usable(t, X86_DF)) {
+    char what[96] = "";
+    if (c->exc.vector == X86_UD)
+        describe_at_rip(t, what, sizeof what);
+    uint64_t rip = c->rip;
+    enum x86_status st = x86_take_exception(c);
+    if (st == X86_OK)
+        return false;
+    const struct x86_exc *e = &c->exc_first;
+    char err[32] = "";
+    if (e->has_error)
+        snprintf(err, sizeof err, "(0x%x)", e->error);
+    if (c->exit_reason == X86_EXIT_SHUTDOWN) {
         exit->reason = VX_EXIT_SHUTDOWN;
         exit->u.shutdown.kind = VX_SHUTDOWN_TRIPLE_FAULT;
         exit->u.shutdown.code = 0;
-        vxi_error(VX_OK, "the guest triple-faulted: %s at rip 0x%llx and no usable gate",
-                  vector_name(v), ULL(c->rip));
-        return;
+        vxi_error(VX_OK, "the guest triple-faulted: %s%s at rip 0x%llx%s%s could not be "
+                  "delivered", x86_vector_name(e->vector), err, ULL(rip), what[0] ? ": " : "",
+                  what);
+    } else {
+        exit->reason = VX_EXIT_INTERNAL;
+        vxi_error(VX_ENOTSUP, "tcg: delivering %s%s at rip 0x%llx needs %s, which tcg does not "
+                  "model", x86_vector_name(e->vector), err, ULL(rip), c->unsupported);
     }
-    exit->reason = VX_EXIT_INTERNAL;
-    char err[32] = "", addr[48] = "", what[128] = "";
-    if (v == X86_UD) {
-        /* Name the instruction: its bytes as far as they are readable. */
-        uint64_t gpa;
-        uint8_t *host;
-        typeof(c->exc) saved = c->exc;
-        uint64_t lin = pc_linear(c);
-        if (fetch_page(t, lin, &gpa, &host) == X86_OK) {
-            unsigned off = (unsigned)(lin & 0xfff), n = 0x1000 - off;
-            if (n > X86_MAX_INSN)
-                n = X86_MAX_INSN;
-            struct x86_insn insn;
-            if (x86_decode(c, host + off, n, &insn) <= 0)
-                insn.len = (uint8_t)(n < 4 ? n : 4);
-            char bytes[64];
-            x86_describe(&insn, host + off, bytes, sizeof bytes);
-            snprintf(what, sizeof what, " (%s: invalid, or not implemented by tcg; %lu such "
-                     "so far)", bytes, x86_ud_count);
-        }
-        c->exc = saved;
-    }
-    if (c->exc.has_error)
-        snprintf(err, sizeof err, "(0x%x)", c->exc.error);
-    if (v == X86_PF)
-        snprintf(addr, sizeof addr, ", address 0x%llx", ULL(c->exc.addr));
-    vxi_error(VX_ENOTSUP, "tcg: exception %s%s (vector %u) at rip 0x%llx%s%s; delivery "
-              "through the IDT is not implemented yet", vector_name(v), err, v, ULL(c->rip),
-              addr, what);
+    c->exit_reason = X86_EXIT_NONE;
+    return true;
 }
 
 /* ---- the run loop --------------------------------------------------------- */
@@ -780,8 +774,9 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             }
         }
         if (st == X86_EXCEPTION) {
-            report_exception(t, exit);
-            break;
+            if (take_exception(t, exit))
+                break;
+            continue;
         }
         /* X86_EXIT */
         enum x86_exit_reason why = c->exit_reason;
@@ -808,6 +803,12 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             exit->u.mmio.len = c->io_size;
             exit->u.mmio.is_write = c->io_write;
             exit->u.mmio.value = c->io_value;
+            break;
+        }
+        if (why == X86_EXIT_UNSUPPORTED) {
+            vxi_error(VX_ENOTSUP, "tcg: the instruction at rip 0x%llx needs %s, which tcg "
+                      "does not model", ULL(c->rip), c->unsupported);
+            exit->reason = VX_EXIT_INTERNAL;
             break;
         }
         /* A callback failed, or something tcg cannot do; vx_last_error() has it. */
@@ -1013,47 +1014,11 @@ static int tcg_set_sregs(vx_vcpu *v, const vx_x86_sregs *s)
     return 0;
 }
 
-enum {
-    MSR_TSC = 0x10, MSR_APIC_BASE = 0x1b, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175,
-    MSR_SYSENTER_EIP = 0x176, MSR_MISC_ENABLE = 0x1a0, MSR_PAT = 0x277,
-    MSR_EFER = 0xc0000080, MSR_STAR = 0xc0000081, MSR_LSTAR = 0xc0000082,
-    MSR_CSTAR = 0xc0000083, MSR_FMASK = 0xc0000084, MSR_FS_BASE = 0xc0000100,
-    MSR_GS_BASE = 0xc0000101, MSR_KERNEL_GS_BASE = 0xc0000102, MSR_TSC_AUX = 0xc0000103,
-};
-
-static uint64_t *msr_slot(struct x86_cpu *c, uint32_t index)
-{
-    switch (index) {
-    case MSR_APIC_BASE: return &c->apic_base;
-    case MSR_SYSENTER_CS: return &c->msr.sysenter_cs;
-    case MSR_SYSENTER_ESP: return &c->msr.sysenter_esp;
-    case MSR_SYSENTER_EIP: return &c->msr.sysenter_eip;
-    case MSR_MISC_ENABLE: return &c->msr.misc_enable;
-    case MSR_PAT: return &c->msr.pat;
-    case MSR_EFER: return &c->efer;
-    case MSR_STAR: return &c->msr.star;
-    case MSR_LSTAR: return &c->msr.lstar;
-    case MSR_CSTAR: return &c->msr.cstar;
-    case MSR_FMASK: return &c->msr.fmask;
-    case MSR_FS_BASE: return &c->seg[S_FS].base;
-    case MSR_GS_BASE: return &c->seg[S_GS].base;
-    case MSR_KERNEL_GS_BASE: return &c->msr.kernel_gs_base;
-    case MSR_TSC_AUX: return &c->msr.tsc_aux;
-    default: return NULL;
-    }
-}
-
 static int tcg_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value)
 {
     struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
-    if (index == MSR_TSC) {
-        *value = __builtin_ia32_rdtsc() + c->msr.tsc_offset;
-        return 0;
-    }
-    uint64_t *p = msr_slot(c, index);
-    if (!p)
+    if (x86_rdmsr(c, index, value) != X86_OK)
         return vxi_error(VX_ENOTSUP, "tcg: MSR 0x%x is not modelled", index);
-    *value = *p;
     return 0;
 }
 
@@ -1061,18 +1026,26 @@ static int tcg_set_msr(vx_vcpu *v, uint32_t index, uint64_t value)
 {
     struct tcg_vcpu *t = v->accel;
     struct x86_cpu *c = &t->cpu;
-    if (index == MSR_TSC) {
-        c->msr.tsc_offset = value - __builtin_ia32_rdtsc();
-        return 0;
-    }
-    uint64_t *p = msr_slot(c, index);
-    if (!p)
-        return vxi_error(VX_ENOTSUP, "tcg: MSR 0x%x is not modelled", index);
-    *p = value;
     if (index == MSR_EFER) {
+        /* The application may set any state the CPU can be in (LMA too),
+         * as with vx_vcpu_set_sregs. */
+        if ((value & EFER_LMA) && !((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE)))
+            return vxi_error(VX_EINVAL, "tcg: EFER.LMA without CR0.PG and CR4.PAE is not a "
+                             "state the CPU can be in");
+        if (value & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE))
+            return vxi_error(VX_EINVAL, "tcg: EFER 0x%llx sets bits the CPU model lacks",
+                             ULL(value));
+        c->efer = value;
         x86_update_mode(c);
         flush_tlb(t);
+        return 0;
     }
+    uint64_t old;
+    if (x86_rdmsr(c, index, &old) != X86_OK)
+        return vxi_error(VX_ENOTSUP, "tcg: MSR 0x%x is not modelled", index);
+    if (x86_wrmsr(c, index, value) != X86_OK)
+        return vxi_error(VX_EINVAL, "tcg: MSR 0x%x cannot hold 0x%llx (the CPU would raise "
+                         "#GP)", index, ULL(value));
     return 0;
 }
 

@@ -71,5 +71,7 @@ void x86_cpu_reset(struct x86_cpu *c)
     memset(&c->msr, 0, sizeof c->msr);
     c->msr.pat = 0x0007040600070406ull;
     c->msr.misc_enable = 1; /* fast strings */
+    c->shadow_rip = ~0ull;
+    c->nmi_blocked = false;
     x86_update_mode(c);
 }

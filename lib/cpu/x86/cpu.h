@@ -93,6 +93,8 @@ enum x86_exit_reason {
     X86_EXIT_CALLBACK, /* a device callback failed (vx_last_error says how) */
     X86_EXIT_SMC,      /* the instruction stored into translated code */
     X86_EXIT_MODE,     /* the CPU mode changed: blocks of the old mode are stale */
+    X86_EXIT_SHUTDOWN, /* triple fault: the CPU shut down */
+    X86_EXIT_UNSUPPORTED, /* something tcg does not model: cpu->unsupported says what */
 };
 
 /* Lazy flags: the last flag-setting operation and its operands. The
@@ -132,7 +134,13 @@ struct x86_mem_ops {
      * application answers, with cpu->io_answered set. */
     enum x86_status (*port)(struct x86_cpu *cpu, uint16_t port, unsigned size, bool write,
                             uint64_t *val);
+    /* Forget cached translations: one linear page (invlpg), or all of them
+     * (lin == X86_FLUSH_ALL: CR3, CR0.PG/WP, CR4 paging bits, EFER.NXE). The
+     * instruction that asked ends its block. */
+    void (*tlb_flush)(struct x86_cpu *cpu, uint64_t lin);
 };
+
+#define X86_FLUSH_ALL (~0ull)
 
 struct x86_msrs {
     uint64_t star, lstar, cstar, fmask, kernel_gs_base;
@@ -164,12 +172,19 @@ struct x86_cpu {
     uint32_t mode_key;  /* what a translated block depends on besides its address */
 
     /* Exception raised by the current instruction. */
-    struct {
+    struct x86_exc {
         uint8_t vector;
         bool has_error;
         uint32_t error;
         uint64_t addr; /* CR2 for #PF */
     } exc;
+    struct x86_exc exc_first; /* what x86_take_exception started from (messages) */
+    const char *unsupported;  /* X86_EXIT_UNSUPPORTED: what (a static string) */
+
+    /* Interrupt state. An interrupt shadow (sti, mov ss, pop ss) holds off
+     * external interrupts before the instruction at shadow_rip (~0: none). */
+    uint64_t shadow_rip;
+    bool nmi_blocked; /* from NMI delivery to the next iret */
 
     enum x86_exit_reason exit_reason;
     /* Port/MMIO exit: what the guest accessed; the application's answer. */

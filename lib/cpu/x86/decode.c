@@ -33,6 +33,7 @@ enum {
     D_FAR = 1u << 15,    /* ptr16:16/32: offset then selector */
     D_MEMONLY = 1u << 16, /* r/m must be memory, else #UD */
     D_OP16 = 1u << 17,   /* operand is 16 bits whatever the prefixes (sreg moves to memory) */
+    D_REGONLY = 1u << 18, /* ModRM's mod is ignored: always the register form (mov cr/dr) */
 };
 
 struct opdesc {
@@ -201,11 +202,18 @@ static const struct opdesc map1[256] = {
 #define BSWAP OP(op_bswap, D_REGOP)
 
 static const struct opdesc map2[256] = {
+    [0x00] = OP(op_grp6, D_MODRM), [0x01] = OP(op_grp7, D_MODRM),
+    [0x02] = OP(op_lar_lsl, D_MODRM), [0x03] = OP(op_lar_lsl, D_MODRM),
+    [0x05] = OP(op_syscall, 0), [0x06] = OP(op_clts, 0), [0x07] = OP(op_sysret, 0),
+    [0x08] = OP(op_invd, 0), [0x09] = OP(op_invd, 0),
     [0x0b] = OP(op_ud, 0),
     [0x0d] = HINT, /* prefetchw */
     [0x18] = HINT, [0x19] = HINT, [0x1a] = HINT, [0x1b] = HINT,
     [0x1c] = HINT, [0x1d] = HINT, [0x1e] = HINT, [0x1f] = HINT,
-    [0x31] = OP(op_rdtsc, 0),
+    [0x20] = OP(op_mov_cr, D_MODRM | D_REGONLY), [0x21] = OP(op_mov_dr, D_MODRM | D_REGONLY),
+    [0x22] = OP(op_mov_cr, D_MODRM | D_REGONLY), [0x23] = OP(op_mov_dr, D_MODRM | D_REGONLY),
+    [0x30] = OP(op_msr, 0), [0x31] = OP(op_rdtsc, 0), [0x32] = OP(op_msr, 0),
+    [0x34] = OP(op_sysenter, 0), [0x35] = OP(op_sysexit, 0),
     [0x40] = CMOV, [0x41] = CMOV, [0x42] = CMOV, [0x43] = CMOV,
     [0x44] = CMOV, [0x45] = CMOV, [0x46] = CMOV, [0x47] = CMOV,
     [0x48] = CMOV, [0x49] = CMOV, [0x4a] = CMOV, [0x4b] = CMOV,
@@ -370,7 +378,7 @@ prefixes_done:
 
     unsigned default_seg = S_DS;
     if (flags & D_MODRM) {
-        unsigned mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+        unsigned mod = (flags & D_REGONLY) ? 3 : modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
         i.sub = (uint8_t)reg;
         unsigned regfull = reg | (rex_r ? 8 : 0);
         i.reg = (flags & D_BYTE) ? byte_reg(regfull, i.rex) : (uint8_t)regfull;

@@ -80,10 +80,6 @@ X86_OP(op_rdtsc);      /* 0f 31 */
 X86_OP(op_hlt);        /* f4 */
 X86_OP(op_ud);         /* any encoding not implemented, 0f 0b ud2 */
 X86_OP(op_gp0);        /* over 15 bytes */
-X86_OP(op_int3);       /* cc */
-X86_OP(op_int);        /* cd */
-X86_OP(op_into);       /* ce */
-X86_OP(op_int1);       /* f1 */
 X86_OP(op_lxs);        /* c4 les, c5 lds, 0f b2 lss, 0f b4 lfs, 0f b5 lgs */
 X86_OP(op_bound);      /* 62 (not in 64-bit mode) */
 X86_OP(op_arpl);       /* 63 outside 64-bit mode */
@@ -125,6 +121,24 @@ X86_OP(op_ins);        /* 6c 6d */
 X86_OP(op_outs);       /* 6e 6f */
 X86_OP(op_in);         /* e4 e5 (imm8 port), ec ed (dx) */
 X86_OP(op_out);        /* e6 e7 (imm8 port), ee ef (dx) */
+
+/* ops_system.c: system instructions (int n, int3, into, int1 are here too). */
+X86_OP(op_int3);       /* cc */
+X86_OP(op_int);        /* cd */
+X86_OP(op_into);       /* ce */
+X86_OP(op_int1);       /* f1 */
+X86_OP(op_grp6);       /* 0f 00: sldt str lldt ltr verr verw */
+X86_OP(op_grp7);       /* 0f 01: sgdt sidt lgdt lidt smsw lmsw invlpg swapgs rdtscp */
+X86_OP(op_lar_lsl);    /* 0f 02 lar, 0f 03 lsl */
+X86_OP(op_syscall);    /* 0f 05 */
+X86_OP(op_clts);       /* 0f 06 */
+X86_OP(op_sysret);     /* 0f 07 */
+X86_OP(op_invd);       /* 0f 08 invd, 0f 09 wbinvd */
+X86_OP(op_mov_cr);     /* 0f 20, 0f 22 */
+X86_OP(op_mov_dr);     /* 0f 21, 0f 23 */
+X86_OP(op_msr);        /* 0f 30 wrmsr, 0f 32 rdmsr */
+X86_OP(op_sysenter);   /* 0f 34 */
+X86_OP(op_sysexit);    /* 0f 35 */
 
 /* Decode-time specialisation: a faster handler for the same instruction
  * (register forms of 32/64-bit ALU operations), or i->fn itself. */

@@ -1,7 +1,6 @@
 /*
  * Data movement, exchanges, conditional moves and sets, and the small
- * miscellaneous instructions (nop, cpuid, rdtsc, hlt, ud2, software
- * interrupts).
+ * miscellaneous instructions (nop, cpuid, rdtsc, hlt, ud2).
  */
 #include "config.h"
 
@@ -308,34 +307,6 @@ X86_OP(op_ud)
 X86_OP(op_gp0)
 {
     return x86_raise_err(c, X86_GP, 0);
-}
-
-/* Software interrupts are traps: the saved rip is the next instruction's.
- * Delivery through the IDT is the exception path's (accelerator) job. */
-X86_OP(op_int3)
-{
-    c->rip = c->next_rip;
-    return x86_raise(c, X86_BP);
-}
-
-X86_OP(op_int)
-{
-    c->rip = c->next_rip;
-    return x86_raise(c, (unsigned)(i->imm & 0xff));
-}
-
-X86_OP(op_into)
-{
-    if (!(x86_get_flags(c) & F_OF))
-        return X86_OK;
-    c->rip = c->next_rip;
-    return x86_raise(c, X86_OF);
-}
-
-X86_OP(op_int1)
-{
-    c->rip = c->next_rip;
-    return x86_raise(c, X86_DB);
 }
 
 /* c4 les, c5 lds (not in 64-bit mode), 0f b2 lss, 0f b4 lfs, 0f b5 lgs:
