@@ -279,8 +279,10 @@ static enum x86_status deliver_protected(struct x86_cpu *c, unsigned vector,
 
     /* The frame, pushed first to last. */
     uint64_t flags = x86_get_flags(c);
-    if (kind == X86_EV_EXCEPTION && vector != X86_DB && vector != X86_DF && vector != X86_MC)
-        flags |= F_RF; /* faults save RF set, so the return does not re-fault on a breakpoint */
+    /* Faults save RF set, so the return does not stop again on an
+     * instruction breakpoint; KVM does the same for #DF. */
+    if (kind == X86_EV_EXCEPTION && vector != X86_DB)
+        flags |= F_RF;
     uint64_t frame[10];
     unsigned n = 0;
     if (vm86) {

@@ -253,7 +253,9 @@ static enum x86_status far_return(struct x86_cpu *c, const struct x86_insn *i, b
     /* Committed: nothing below can fault. */
     unsigned old_cpl = c->cpl;
     if (iret) {
-        uint64_t can = F_ARITH | F_TF | F_DF | F_NT | F_AC | F_ID | F_RF;
+        /* RF would be cleared again when the next instruction completes;
+         * with no instruction breakpoints to suppress, it is not kept. */
+        uint64_t can = F_ARITH | F_TF | F_DF | F_NT | F_AC | F_ID;
         unsigned iopl = (c->flags & F_IOPL) >> 12;
         if (old_cpl == 0)
             can |= F_IOPL | F_VIF | F_VIP;
