@@ -6,12 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef GUEST_DIR
 #define GUEST_DIR "tests/guests"
 #endif
 
 const vx_accel guest_accels[GUEST_ACCEL_COUNT] = {VX_ACCEL_KVM, VX_ACCEL_TCG};
+
+bool guest_kvm_is_software(void)
+{
+    return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
 
 const char *guest_accel_label(vx_accel accel)
 {

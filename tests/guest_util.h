@@ -61,6 +61,10 @@
 #define GUEST_ACCEL_COUNT 2
 extern const vx_accel guest_accels[GUEST_ACCEL_COUNT];
 
+/* Is /dev/kvm a software KVM (kvm_pvm), whose ring-0 guest code runs in
+ * KVM's instruction emulator and whose system calls are its own? */
+bool guest_kvm_is_software(void);
+
 /* "kvm", "tcg" */
 const char *guest_accel_label(vx_accel accel);
 
