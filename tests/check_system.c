@@ -147,6 +147,47 @@ START_TEST(test_ring3_64)
 }
 END_TEST
 
+/* The page at the top of the 4 GiB space, where the reset vector is. */
+static uint8_t reset_page[4096] __attribute__((aligned(4096)));
+
+START_TEST(test_boot)
+{
+    static const uint32_t want[] = {
+        0x16, 0x21, 0xde, 0xd0,             /* real mode: IVT for int 0x21 and #DE */
+        0x60000011,                         /* CR0 in protected mode (CD, NW from reset) */
+        0x23,                               /* ring 3 */
+        0x10, 0x6800 - 20, 0x5000, 0x2b,    /* int 0x30: TSS stack, user esp and ss */
+        0x3333,                             /* back in ring 3 */
+        0x0d, 0,                            /* hlt in ring 3: #GP(0) */
+        0x500,                              /* EFER: LME, LMA */
+        0x64, 0,                            /* long mode; lm64's address filled in below */
+    };
+    guest g;
+    if (!guest_create(&g, guest_accels[_i], 1, 0))
+        return;
+    guest_load(&g, "boot");
+    memset(reset_page, 0xf4, sizeof reset_page);
+    static const uint8_t jump[] = { 0xea, 0x00, 0x10, 0x00, 0x00 }; /* jmp 0000:1000 */
+    memcpy(reset_page + 0xff0, jump, sizeof jump);
+    ck_assert_int_eq(vx_memory_map(g.m, 0xfffff000, 4096, reset_page, VX_MEM_READ | VX_MEM_EXEC),
+                     0);
+    reports r;
+    uint32_t w[sizeof want / sizeof want[0]];
+    memcpy(w, want, sizeof w);
+    /* lm64 is the last hlt's label: find it from the image (boot.asm puts
+     * `REPORT 0x64` there: b8 64 00 00 00). */
+    uint8_t image[4096];
+    guest_read(&g, GUEST_CODE_GPA, image, sizeof image);
+    for (unsigned k = 0; k + 5 <= sizeof image; k++)
+        if (!memcmp(image + k, "\xb8\x64\x00\x00\x00", 5)) {
+            w[sizeof w / sizeof w[0] - 1] = GUEST_CODE_GPA + k;
+            break;
+        }
+    run_expect(&g, &r, w, sizeof w / sizeof w[0]);
+    guest_destroy(&g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("system");
@@ -154,6 +195,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_exceptions64, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_ring3_64, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_boot, 0, GUEST_ACCEL_COUNT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
