@@ -147,6 +147,25 @@ START_TEST(test_ring3_64)
 }
 END_TEST
 
+START_TEST(test_demand_paging)
+{
+    uint32_t want[8 * 2 + 3];
+    for (unsigned k = 0; k < 8; k++) {
+        want[2 * k] = 2 | 0;                       /* a write to a page not present */
+        want[2 * k + 1] = 0x40000 + k * 0x1000 + 8; /* CR2 */
+    }
+    want[16] = 8;
+    want[17] = 3 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7);
+    want[18] = 0xd0e;
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "demand64", VX_MODE_LONG64))
+        return;
+    reports r;
+    run_expect(&g, &r, want, sizeof want / sizeof want[0]);
+    guest_destroy(&g);
+}
+END_TEST
+
 /* The page at the top of the 4 GiB space, where the reset vector is. */
 static uint8_t reset_page[4096] __attribute__((aligned(4096)));
 
@@ -196,6 +215,7 @@ int main(void)
     tcase_add_loop_test(tc, test_exceptions64, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_ring3_64, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_boot, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_demand_paging, 0, GUEST_ACCEL_COUNT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
