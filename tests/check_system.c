@@ -166,6 +166,38 @@ START_TEST(test_demand_paging)
 }
 END_TEST
 
+/* vx_vcpu_translate walks the tables as they are in guest memory now. */
+START_TEST(test_translate)
+{
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "hlt", VX_MODE_LONG64))
+        return;
+    uint64_t gpa = 0;
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0x1234, &gpa), 0);
+    GUEST_EQ(&g, "identity-mapped", gpa, 0x1234);
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0xfffff123ull, &gpa), 0);
+    GUEST_EQ(&g, "top of the 4 GiB", gpa, 0xfffff123ull);
+    /* PD 0 entry 1 (2-4 MiB) -> the 2 MiB page at 6 MiB; entry 2 absent. */
+    guest_write_u64(&g, GUEST_TABLES_GPA + 0x2008, 0x600000 | 0x83);
+    guest_write_u64(&g, GUEST_TABLES_GPA + 0x2010, 0);
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0x201234, &gpa), 0);
+    GUEST_EQ(&g, "remapped", gpa, 0x601234);
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0x400000, &gpa), VX_ENOENT);
+    ck_assert_msg(strstr(vx_last_error(), "not mapped"), "%s", vx_last_error());
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0x8000000000ull, &gpa), VX_ENOENT);
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0, NULL), VX_EINVAL);
+    ck_assert_int_eq(vx_vcpu_translate(NULL, 0, &gpa), VX_EINVAL);
+    /* The walk only looks: the PDE's accessed bit stays clear. */
+    GUEST_EQ(&g, "PDE after translate", guest_read_u64(&g, GUEST_TABLES_GPA + 0x2008),
+             0x600000 | 0x83);
+    /* Real mode: no paging, the address is the physical one. */
+    guest_start_vcpu(&g, g.v, VX_MODE_REAL);
+    ck_assert_int_eq(vx_vcpu_translate(g.v, 0x201234, &gpa), 0);
+    GUEST_EQ(&g, "real mode", gpa, 0x201234);
+    guest_destroy(&g);
+}
+END_TEST
+
 /* The page at the top of the 4 GiB space, where the reset vector is. */
 static uint8_t reset_page[4096] __attribute__((aligned(4096)));
 
@@ -216,6 +248,7 @@ int main(void)
     tcase_add_loop_test(tc, test_ring3_64, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_boot, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_demand_paging, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_translate, 0, GUEST_ACCEL_COUNT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

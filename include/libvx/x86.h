@@ -101,6 +101,16 @@ typedef enum vx_cpu_mode {
  * rip, rsp and the general registers are the caller's to set afterwards. */
 VX_API int vx_vcpu_set_mode(vx_vcpu *v, vx_cpu_mode mode, uint64_t tables_gpa);
 
+/* Translate a guest-virtual (linear) address as the vCPU's paging would
+ * for a supervisor read, with the page tables as they are now in guest
+ * memory (32-bit, PAE or 4-level; with paging off, the address itself):
+ * *gpa gets the guest-physical address. The walk only looks: it sets no
+ * accessed bits. Segmentation is not applied (gva is linear).
+ * Errors: VX_EINVAL (NULL), VX_EBUSY (running on another thread),
+ * VX_ENOENT (not present or reserved bits set: no translation, and
+ * vx_last_error() gives the #PF error code the CPU would report). */
+VX_API int vx_vcpu_translate(vx_vcpu *v, uint64_t gva, uint64_t *gpa);
+
 #ifdef __cplusplus
 }
 #endif

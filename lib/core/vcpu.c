@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/machine.h"
 #include "cpu/x86/mode.h"
+#include "mmu/x86_walk.h"
 
 /* The vCPU this thread is running. Set for the whole of vx_vcpu_run(), where
  * the only application code that runs on the thread is callbacks: cheaper
@@ -70,6 +71,26 @@ VX_API int vx_vcpu_set_msr(vx_vcpu *v, uint32_t index, uint64_t value)
 {
     int rc = check_vcpu(v, v, "vx_vcpu_set_msr");
     return rc ? rc : v->machine->ops->set_msr(v, index, value);
+}
+
+VX_API int vx_vcpu_translate(vx_vcpu *v, uint64_t gva, uint64_t *gpa)
+{
+    int rc = check_vcpu(v, gpa, "vx_vcpu_translate");
+    if (rc)
+        return rc;
+    vx_x86_sregs s;
+    memset(&s, 0, sizeof s);
+    if ((rc = v->machine->ops->get_sregs(v, &s)))
+        return rc;
+    struct vx_x86_paging p = { s.cr0, s.cr3, s.cr4, s.efer };
+    struct vx_walk w;
+    uint32_t err;
+    if (!vx_x86_walk(&v->machine->as, &p, gva, VX_WALK_PROBE, &w, &err))
+        return vxi_error(VX_ENOENT, "vx_vcpu_translate: 0x%llx is not mapped (a supervisor "
+                         "read would raise #PF with error code 0x%x)",
+                         (unsigned long long)gva, err);
+    *gpa = w.gpa;
+    return 0;
 }
 
 VX_API int vx_vcpu_set_mode(vx_vcpu *v, vx_cpu_mode mode, uint64_t tables_gpa)

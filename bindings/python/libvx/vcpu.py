@@ -596,6 +596,19 @@ class Vcpu:
             raise from_call(rc, "vx_vcpu_get_msr")
         return value.value
 
+    def translate(self, gva: int) -> int:
+        """The guest-physical address of a guest-virtual (linear) one, by the
+        vCPU's page tables as they are now (vx_vcpu_translate). NotFound when
+        it is not mapped."""
+        gva = operator.index(gva)
+        if not 0 <= gva <= 0xFFFFFFFFFFFFFFFF:
+            raise InvalidArgument(EINVAL, f"address {gva:#x} is not 64-bit")
+        gpa = ctypes.c_uint64()
+        rc = self._L.vx_vcpu_translate(self._handle(), gva, ctypes.byref(gpa))
+        if rc:
+            raise from_call(rc, "vx_vcpu_translate")
+        return gpa.value
+
     def set_msr(self, index: int, value: int) -> None:
         """Write one MSR."""
         index = operator.index(index)

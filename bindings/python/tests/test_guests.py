@@ -762,6 +762,14 @@ class Guests(GuestMixin):
         with self.assertRaises(libvx.InvalidArgument):
             m.vcpu.get_msr(1 << 32)
 
+    def test_translate(self):
+        m = self.setup_guest(G.HLT, "long64")
+        self.assertEqual(m.vcpu.translate(0x1234), 0x1234)
+        with self.assertRaises(libvx.NotFound):
+            m.vcpu.translate(0x8000000000)  # beyond the identity map of 4 GiB
+        with self.assertRaises(libvx.InvalidArgument):
+            m.vcpu.translate(-1)
+
     def test_budget(self):
         """Instruction budgets: exact on tcg, NotSupported on kvm."""
         m = self.setup_guest(G.HLT, "prot32")  # 16 nops, hlt, ...
