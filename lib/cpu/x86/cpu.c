@@ -71,5 +71,6 @@ void x86_cpu_reset(struct x86_cpu *c)
     memset(&c->msr, 0, sizeof c->msr);
     c->msr.pat = 0x0007040600070406ull;
     c->msr.misc_enable = 1; /* fast strings */
+    x86_fpu_reset(&c->fpu);
     x86_update_mode(c);
 }
