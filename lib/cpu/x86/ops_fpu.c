@@ -194,8 +194,14 @@ static inline uint16_t hx_end(uint16_t saved)
     return sw;
 }
 
+/* The condition codes an operation leaves must be read by the same asm
+ * statement (fnstsw right after it): the compiler's own moves of long
+ * doubles (fld, fstp) in between would change C1. Exception flags are
+ * sticky and come from hx_end. */
+#define HX_SW "\n\tfnstsw %[sw]"
+
 /* a op b: 0 add, 1 mul, 4 sub (a - b), 5 subr (b - a), 6 div (a / b), 7 divr. */
-static inline f80 hx_arith(unsigned op, f80 a, f80 b)
+static inline f80 hx_arith(unsigned op, f80 a, f80 b, uint16_t *sw)
 {
     if (op == 5 || op == 7) {
         f80 t = a;
@@ -204,10 +210,38 @@ static inline f80 hx_arith(unsigned op, f80 a, f80 b)
         op--;
     }
     switch (op) {
-    case 0: __asm__ volatile("fadd %%st(1), %%st" : "+t"(a) : "u"(b)); break;
-    case 1: __asm__ volatile("fmul %%st(1), %%st" : "+t"(a) : "u"(b)); break;
-    case 4: __asm__ volatile("fsub %%st(1), %%st" : "+t"(a) : "u"(b)); break;
-    default: __asm__ volatile("fdiv %%st(1), %%st" : "+t"(a) : "u"(b)); break;
+    case 0: __asm__ volatile("fadd %%st(1), %%st" HX_SW : "+t"(a), [sw] "=m"(*sw) : "u"(b)); break;
+    case 1: __asm__ volatile("fmul %%st(1), %%st" HX_SW : "+t"(a), [sw] "=m"(*sw) : "u"(b)); break;
+    case 4: __asm__ volatile("fsub %%st(1), %%st" HX_SW : "+t"(a), [sw] "=m"(*sw) : "u"(b)); break;
+    default: __asm__ volatile("fdiv %%st(1), %%st" HX_SW : "+t"(a), [sw] "=m"(*sw) : "u"(b)); break;
+    }
+    return a;
+}
+
+/* st0 op memory, as the one instruction (an SNaN in st0 then hides a
+ * denormal operand, as on the CPU). type: MT_F32, MT_F64, MT_I16, MT_I32. */
+#define HX_MEM8(pre, suffix, T)                                                              \
+    do {                                                                                \
+        T m;                                                                            \
+        memcpy(&m, p, sizeof m);                                                        \
+        switch (op) {                                                                   \
+        case 0: __asm__ volatile(pre "add" suffix " %[m]" HX_SW : "+t"(a), [sw] "=m"(*sw) : [m] "m"(m)); break;  \
+        case 1: __asm__ volatile(pre "mul" suffix " %[m]" HX_SW : "+t"(a), [sw] "=m"(*sw) : [m] "m"(m)); break;  \
+        case 2: case 3: __asm__ volatile(pre "com" suffix " %[m]" HX_SW : [sw] "=m"(*sw) : "t"(a), [m] "m"(m)); break; \
+        case 4: __asm__ volatile(pre "sub" suffix " %[m]" HX_SW : "+t"(a), [sw] "=m"(*sw) : [m] "m"(m)); break;  \
+        case 5: __asm__ volatile(pre "subr" suffix " %[m]" HX_SW : "+t"(a), [sw] "=m"(*sw) : [m] "m"(m)); break; \
+        case 6: __asm__ volatile(pre "div" suffix " %[m]" HX_SW : "+t"(a), [sw] "=m"(*sw) : [m] "m"(m)); break;  \
+        default: __asm__ volatile(pre "divr" suffix " %[m]" HX_SW : "+t"(a), [sw] "=m"(*sw) : [m] "m"(m)); break; \
+        }                                                                               \
+    } while (0)
+
+static inline f80 hx_arith_m(unsigned op, unsigned type, f80 a, const uint8_t *p, uint16_t *sw)
+{
+    switch (type) {
+    case 0: HX_MEM8("f", "s", float); break;
+    case 1: HX_MEM8("f", "l", double); break;
+    case 2: HX_MEM8("fi", "s", int16_t); break;
+    default: HX_MEM8("fi", "l", int32_t); break;
     }
     return a;
 }
@@ -244,41 +278,41 @@ static inline f80 hx_load(unsigned type, const uint8_t *p)
 }
 
 /* Store v as a memory type (fisttp: truncating). */
-static inline void hx_store(unsigned type, bool trunc, f80 v, uint8_t *p)
+static inline void hx_store(unsigned type, bool trunc, f80 v, uint8_t *p, uint16_t *sw)
 {
     switch (type) {
-    case MT_F32: { float f; __asm__ volatile("fstps %0" : "=m"(f) : "t"(v) : "st"); memcpy(p, &f, 4); break; }
-    case MT_F64: { double d; __asm__ volatile("fstpl %0" : "=m"(d) : "t"(v) : "st"); memcpy(p, &d, 8); break; }
+    case MT_F32: { float f; __asm__ volatile("fstps %0" HX_SW : "=m"(f), [sw] "=m"(*sw) : "t"(v) : "st"); memcpy(p, &f, 4); break; }
+    case MT_F64: { double d; __asm__ volatile("fstpl %0" HX_SW : "=m"(d), [sw] "=m"(*sw) : "t"(v) : "st"); memcpy(p, &d, 8); break; }
     case MT_I16: {
         int16_t w;
         if (trunc)
-            __asm__ volatile("fisttps %0" : "=m"(w) : "t"(v) : "st");
+            __asm__ volatile("fisttps %0" HX_SW : "=m"(w), [sw] "=m"(*sw) : "t"(v) : "st");
         else
-            __asm__ volatile("fistps %0" : "=m"(w) : "t"(v) : "st");
+            __asm__ volatile("fistps %0" HX_SW : "=m"(w), [sw] "=m"(*sw) : "t"(v) : "st");
         memcpy(p, &w, 2);
         break;
     }
     case MT_I32: {
         int32_t l;
         if (trunc)
-            __asm__ volatile("fisttpl %0" : "=m"(l) : "t"(v) : "st");
+            __asm__ volatile("fisttpl %0" HX_SW : "=m"(l), [sw] "=m"(*sw) : "t"(v) : "st");
         else
-            __asm__ volatile("fistpl %0" : "=m"(l) : "t"(v) : "st");
+            __asm__ volatile("fistpl %0" HX_SW : "=m"(l), [sw] "=m"(*sw) : "t"(v) : "st");
         memcpy(p, &l, 4);
         break;
     }
     case MT_I64: {
         int64_t q;
         if (trunc)
-            __asm__ volatile("fisttpll %0" : "=m"(q) : "t"(v) : "st");
+            __asm__ volatile("fisttpll %0" HX_SW : "=m"(q), [sw] "=m"(*sw) : "t"(v) : "st");
         else
-            __asm__ volatile("fistpll %0" : "=m"(q) : "t"(v) : "st");
+            __asm__ volatile("fistpll %0" HX_SW : "=m"(q), [sw] "=m"(*sw) : "t"(v) : "st");
         memcpy(p, &q, 8);
         break;
     }
     case MT_BCD: {
         uint8_t b[10];
-        __asm__ volatile("fbstp %0" : "=m"(b) : "t"(v) : "st");
+        __asm__ volatile("fbstp %0" HX_SW : "=m"(b), [sw] "=m"(*sw) : "t"(v) : "st");
         memcpy(p, b, 10);
         break;
     }
@@ -289,11 +323,12 @@ static inline void hx_store(unsigned type, bool trunc, f80 v, uint8_t *p)
 /* fcom/fucom of a and b on the host: its status word (C0 C2 C3, flags). */
 static inline uint16_t hx_com(bool unordered_ok, f80 a, f80 b, uint16_t saved)
 {
+    uint16_t sw;
     if (unordered_ok)
-        __asm__ volatile("fucom %%st(1)" : : "t"(a), "u"(b));
+        __asm__ volatile("fucom %%st(1)" HX_SW : [sw] "=m"(sw) : "t"(a), "u"(b));
     else
-        __asm__ volatile("fcom %%st(1)" : : "t"(a), "u"(b));
-    return hx_end(saved);
+        __asm__ volatile("fcom %%st(1)" HX_SW : [sw] "=m"(sw) : "t"(a), "u"(b));
+    return (uint16_t)((sw & ~FCW_MASKS) | (hx_end(saved) & FCW_MASKS));
 }
 
 /* ---- memory operands ------------------------------------------------------------- */
@@ -333,7 +368,7 @@ static bool deliver(struct x86_cpu *c, unsigned dst, f80 r, uint16_t hsw)
     bool unmasked = raise_flags(c, f);
     if (unmasked && (f & ~c->fpu.fcw & (FSW_IE | FSW_DE | FSW_ZE)))
         return false;
-    set_c(c, FSW_C1, hsw);
+    set_c(c, FSW_C1, (hsw & FSW_PE) ? hsw : 0); /* C1: rounded up */
     st_set(c, dst, r);
     return true;
 }
@@ -357,9 +392,9 @@ X86_OP(op_fpu_arith_m)
     }
     f80 a = st_get(c, 0);
     uint16_t h = hx_begin(c);
-    f80 b = hx_load(type, buf);
-    f80 r = hx_arith(op, a, b);
-    uint16_t hsw = hx_end(h);
+    uint16_t osw = 0;
+    f80 r = hx_arith_m(op, type, a, buf, &osw);
+    uint16_t hsw = (uint16_t)((osw & ~FCW_MASKS) | (hx_end(h) & FCW_MASKS));
     deliver(c, 0, r, hsw);
     return X86_OK;
 }
@@ -383,8 +418,9 @@ X86_OP(op_fpu_arith_r)
     } else {
         f80 a = st_get(c, dst), b = st_get(c, rev ? 0 : k);
         uint16_t h = hx_begin(c);
-        f80 r = hx_arith(op, a, b);
-        uint16_t hsw = hx_end(h);
+        uint16_t osw = 0;
+        f80 r = hx_arith(op, a, b, &osw);
+        uint16_t hsw = (uint16_t)((osw & ~FCW_MASKS) | (hx_end(h) & FCW_MASKS));
         if (!deliver(c, dst, r, hsw))
             return X86_OK;
     }
@@ -402,10 +438,14 @@ static void compare(struct x86_cpu *c, bool empty, f80 a, f80 b, bool unord, uns
             return;
         set_c(c, FSW_C0 | FSW_C2 | FSW_C3, FSW_C0 | FSW_C2 | FSW_C3);
     } else {
-        uint16_t h = hx_begin(c);
-        if (int_or_mem)
-            b = hx_load(type, buf);
-        uint16_t hsw = hx_com(unord, a, b, h);
+        uint16_t h = hx_begin(c), hsw;
+        if (int_or_mem) {
+            uint16_t osw = 0;
+            hx_arith_m(2, type, a, buf, &osw);
+            hsw = (uint16_t)((osw & ~FCW_MASKS) | (hx_end(h) & FCW_MASKS));
+        } else {
+            hsw = hx_com(unord, a, b, h);
+        }
         if (raise_flags(c, hsw & FCW_MASKS) && (hsw & ~c->fpu.fcw & (FSW_IE | FSW_DE)))
             return;
         set_c(c, FSW_C0 | FSW_C2 | FSW_C3, hsw);
@@ -488,7 +528,6 @@ X86_OP(op_fpu_comi)
         if (raise_flags(c, hsw & FCW_MASKS) && (hsw & ~c->fpu.fcw & (FSW_IE | FSW_DE)))
             return X86_OK;
         fl = (zf ? F_ZF : 0) | (pf ? F_PF : 0) | (cf ? F_CF : 0);
-        set_c(c, FSW_C1, 0);
     }
     x86_flush_flags(c);
     c->flags = (c->flags & ~(uint64_t)F_ARITH) | fl;
@@ -562,7 +601,8 @@ X86_OP(op_fpu_st_m)
         /* underflow: with IE masked, the indefinite of the format is stored */
         f80 ind = reg_to_f80(&indefinite);
         uint16_t h = hx_begin(c);
-        hx_store(type, trunc, ind, buf);
+        uint16_t osw;
+        hx_store(type, trunc, ind, buf, &osw);
         hx_end(h);
         if (type == MT_F80)
             memcpy(buf, &indefinite.mant, 8), memcpy(buf + 8, &indefinite.sexp, 2);
@@ -579,8 +619,9 @@ X86_OP(op_fpu_st_m)
     } else {
         f80 v = st_get(c, 0);
         uint16_t h = hx_begin(c);
-        hx_store(type, trunc, v, buf);
-        hsw = hx_end(h);
+        uint16_t osw = 0;
+        hx_store(type, trunc, v, buf, &osw);
+        hsw = (uint16_t)((osw & ~FCW_MASKS) | (hx_end(h) & FCW_MASKS));
     }
     if (!empty && (hsw & ~c->fpu.fcw & FCW_MASKS)) {
         /* unmasked: flags, no store */
@@ -610,13 +651,8 @@ X86_OP(op_fpu_ld_r)
         return st;
     note_insn(c, i, false);
     unsigned k = i->rm & 7;
-    if (!st_empty(c, 7)) {
-        if (!stack_fault(c, true))
-            push_reg(c, indefinite);
-        return X86_OK;
-    }
-    if (st_empty(c, k)) {
-        if (!stack_fault(c, false))
+    if (st_empty(c, k) || !st_empty(c, 7)) {
+        if (!stack_fault(c, !st_empty(c, k)))
             push_reg(c, indefinite);
         return X86_OK;
     }
@@ -683,6 +719,7 @@ X86_OP(op_fpu_ffree)
         return st;
     note_insn(c, i, false);
     c->fpu.ftw &= (uint8_t)~(1u << phys(c, i->rm & 7));
+    set_c(c, FSW_C1, 0); /* as the CPU does (the SDM leaves C1 undefined) */
     if ((i->opcode & 7) == 7)
         pop(c);
     return X86_OK;
@@ -701,11 +738,9 @@ X86_OP(op_fpu_fcmov)
     if (st_empty(c, 0) || st_empty(c, k)) {
         if (stack_fault(c, false))
             return X86_OK;
-        if (st_empty(c, 0) || take)
-            st_set_reg(c, 0, indefinite);
+        st_set_reg(c, 0, indefinite); /* whatever the condition */
         return X86_OK;
     }
-    set_c(c, FSW_C1, 0);
     if (take)
         st_set_reg(c, 0, c->fpu.r[phys(c, k)]);
     return X86_OK;
@@ -732,29 +767,29 @@ static uint16_t fxam_class(const struct x86_fpreg *r, bool empty)
 }
 
 /* Two-operand transcendental and scaling instructions on st0 and st1. */
-static f80 hx_two(unsigned op, f80 x, f80 y)
+static f80 hx_two(unsigned op, f80 x, f80 y, uint16_t *sw)
 {
     switch (op) {
-    case 0xf1: __asm__ volatile("fyl2x" : "=t"(x) : "0"(x), "u"(y) : "st(1)"); break;
-    case 0xf3: __asm__ volatile("fpatan" : "=t"(x) : "0"(x), "u"(y) : "st(1)"); break;
-    case 0xf9: __asm__ volatile("fyl2xp1" : "=t"(x) : "0"(x), "u"(y) : "st(1)"); break;
-    case 0xf5: __asm__ volatile("fprem1" : "+t"(x) : "u"(y)); break;
-    case 0xf8: __asm__ volatile("fprem" : "+t"(x) : "u"(y)); break;
-    default: __asm__ volatile("fscale" : "+t"(x) : "u"(y)); break;
+    case 0xf1: __asm__ volatile("fyl2x" HX_SW : "=t"(x), [sw] "=m"(*sw) : "0"(x), "u"(y) : "st(1)"); break;
+    case 0xf3: __asm__ volatile("fpatan" HX_SW : "=t"(x), [sw] "=m"(*sw) : "0"(x), "u"(y) : "st(1)"); break;
+    case 0xf9: __asm__ volatile("fyl2xp1" HX_SW : "=t"(x), [sw] "=m"(*sw) : "0"(x), "u"(y) : "st(1)"); break;
+    case 0xf5: __asm__ volatile("fprem1" HX_SW : "+t"(x), [sw] "=m"(*sw) : "u"(y)); break;
+    case 0xf8: __asm__ volatile("fprem" HX_SW : "+t"(x), [sw] "=m"(*sw) : "u"(y)); break;
+    default: __asm__ volatile("fscale" HX_SW : "+t"(x), [sw] "=m"(*sw) : "u"(y)); break;
     }
     return x;
 }
 
-static f80 hx_one(unsigned op, f80 x)
+static f80 hx_one(unsigned op, f80 x, uint16_t *sw)
 {
     switch (op) {
-    case 0xe0: __asm__ volatile("fchs" : "+t"(x)); break;
-    case 0xe1: __asm__ volatile("fabs" : "+t"(x)); break;
-    case 0xf0: __asm__ volatile("f2xm1" : "+t"(x)); break;
-    case 0xfa: __asm__ volatile("fsqrt" : "+t"(x)); break;
-    case 0xfc: __asm__ volatile("frndint" : "+t"(x)); break;
-    case 0xfe: __asm__ volatile("fsin" : "+t"(x)); break;
-    default: __asm__ volatile("fcos" : "+t"(x)); break;
+    case 0xe0: __asm__ volatile("fchs" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
+    case 0xe1: __asm__ volatile("fabs" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
+    case 0xf0: __asm__ volatile("f2xm1" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
+    case 0xfa: __asm__ volatile("fsqrt" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
+    case 0xfc: __asm__ volatile("frndint" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
+    case 0xfe: __asm__ volatile("fsin" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
+    default: __asm__ volatile("fcos" HX_SW : "+t"(x), [sw] "=m"(*sw)); break;
     }
     return x;
 }
@@ -778,7 +813,7 @@ static f80 hx_const(unsigned op)
 static bool trig_out_of_range(const struct x86_fpreg *r)
 {
     unsigned e = r->sexp & EXP_MAX;
-    return e != EXP_MAX && e >= 0x3fff + 63;
+    return e != EXP_MAX && e >= 0x3fff + 63 && (r->mant >> 63); /* unnormals are invalid */
 }
 
 X86_OP(op_fpu_d9)
@@ -830,6 +865,8 @@ X86_OP(op_fpu_d9)
     }
     bool two = op == 0xf1 || op == 0xf3 || op == 0xf5 || op == 0xf8 || op == 0xf9 || op == 0xfd;
     bool pushes = op == 0xf2 || op == 0xf4 || op == 0xfb;
+    if (op == 0xf2 || op == 0xfb || op == 0xfe || op == 0xff || op == 0xf5 || op == 0xf8)
+        set_c(c, FSW_C2, 0); /* in range / complete, or a stack fault */
     if (st_empty(c, 0) || (two && st_empty(c, 1))) {
         if (stack_fault(c, false))
             return X86_OK;
@@ -837,7 +874,7 @@ X86_OP(op_fpu_d9)
         st_set_reg(c, two && popit ? 1 : 0, indefinite);
         if (popit)
             pop(c);
-        else if (pushes && st_empty(c, 7))
+        else if (pushes)
             push_reg(c, indefinite);
         return X86_OK;
     }
@@ -850,29 +887,34 @@ X86_OP(op_fpu_d9)
     }
     const struct x86_fpreg *r0 = &c->fpu.r[phys(c, 0)];
     if ((op == 0xf2 || op == 0xfb || op == 0xfe || op == 0xff) && trig_out_of_range(r0)) {
-        set_c(c, FSW_C2, FSW_C2);
+        set_c(c, FSW_C1 | FSW_C2, FSW_C2);
         return X86_OK;
     }
     f80 x = st_get(c, 0), y = two ? st_get(c, 1) : 0, r2 = 0;
+    uint16_t osw = 0;
     uint16_t h = hx_begin(c);
     f80 r;
     if (two) {
-        r = hx_two(op, x, y);
+        r = hx_two(op, x, y, &osw);
     } else if (op == 0xf2) {
-        __asm__ volatile("fptan" : "=t"(r2), "=u"(r) : "0"(x));
+        __asm__ volatile("fptan" HX_SW : "=t"(r2), "=u"(r), [sw] "=m"(osw) : "0"(x));
     } else if (op == 0xfb) {
-        __asm__ volatile("fsincos" : "=t"(r2), "=u"(r) : "0"(x));
+        __asm__ volatile("fsincos" HX_SW : "=t"(r2), "=u"(r), [sw] "=m"(osw) : "0"(x));
     } else if (op == 0xf4) {
-        __asm__ volatile("fxtract" : "=t"(r2), "=u"(r) : "0"(x));
+        __asm__ volatile("fxtract" HX_SW : "=t"(r2), "=u"(r), [sw] "=m"(osw) : "0"(x));
     } else {
-        r = hx_one(op, x);
+        r = hx_one(op, x, &osw);
     }
-    uint16_t hsw = hx_end(h);
+    uint16_t hsw = (uint16_t)((osw & ~FCW_MASKS) | (hx_end(h) & FCW_MASKS));
     uint16_t f = hsw & FCW_MASKS;
     if (raise_flags(c, f) && (f & ~c->fpu.fcw & (FSW_IE | FSW_DE | FSW_ZE)))
         return X86_OK;
-    if (op == 0xf5 || op == 0xf8) /* fprem(1): C0 C1 C3 quotient bits, C2 incomplete */
+    /* Condition codes the SDM leaves undefined keep their values on the CPU
+     * (as the host's x87 shows): only the defined ones are taken. */
+    if ((op == 0xf5 || op == 0xf8) && r == r) /* fprem(1): quotient, C2 incomplete */
         set_c(c, FSW_CC, hsw);
+    else if (op == 0xf5 || op == 0xf8) /* a NaN result: C1 C2 cleared, C0 C3 kept */
+        set_c(c, FSW_C1 | FSW_C2, hsw);
     else if (op == 0xfe || op == 0xff || op == 0xf2 || op == 0xfb)
         set_c(c, FSW_C1 | FSW_C2, hsw);
     else

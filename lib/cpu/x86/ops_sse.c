@@ -945,6 +945,8 @@ X86_OP(op_sse_cvt)
     }
     if (st)
         return st;
+    if (mm_dst && p == 0)
+        s.q[1] = 0; /* cvt(t)ps2pi: two lanes only (the others must raise nothing) */
     v4sf a, b;
     memcpy(&a, xr(c, i->reg), 16);
     memcpy(&b, &s, 16);
