@@ -310,7 +310,7 @@ static const struct opdesc map2[256] = {
     [0xc5] = SSE(SI(op_pextrw), SI(op_pextrw), SN, SN),
     [0xc6] = SSE(SI(op_shufp), SI(op_shufp), SN, SN),
     [0xd1] = SMX(op_sse_int), [0xd2] = SMX(op_sse_int), [0xd3] = SMX(op_sse_int),
-    [0xd4] = SMX(op_sse_int), [0xd5] = SMX(op_sse_int), [0xd6] = SX(op_sse_movq),
+    [0xd4] = SMX(op_sse_int), [0xd5] = SMX(op_sse_int), [0xd6] = SSE(SN, S(op_sse_movq), S(op_sse_movq), S(op_sse_movq)),
     [0xd7] = SMX(op_movmsk),
     [0xd8] = SMX(op_sse_int), [0xd9] = SMX(op_sse_int), [0xda] = SMX(op_sse_int),
     [0xdb] = SMX(op_sse_int), [0xdc] = SMX(op_sse_int), [0xdd] = SMX(op_sse_int),

@@ -289,7 +289,22 @@ X86_OP(op_sse_movq)
         if (mmx)
             mmx_enter(c);
         return X86_OK;
-    case 0xd6: /* movq xmm/m64, xmm */
+    case 0xd6: /* movq xmm/m64, xmm (66); movq2dq xmm, mm (f3); movdq2q mm, xmm (f2) */
+        if (p >= 2) {
+            if (i->mem)
+                return x86_raise(c, X86_UD);
+            if (c->fpu.fsw & FSW_ES)
+                return x86_raise(c, X86_MF);
+            mmx_enter(c);
+            if (p == 2) {
+                union x86_xmm *d = xr(c, i->reg);
+                d->q[0] = c->fpu.r[i->rm & 7].mant;
+                d->q[1] = 0;
+            } else {
+                mm_write(c, i->reg, xr(c, i->rm)->q[0]);
+            }
+            return X86_OK;
+        }
         if (!i->mem) {
             union x86_xmm *d = xr(c, i->rm);
             d->q[0] = xr(c, i->reg)->q[0];
