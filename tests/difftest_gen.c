@@ -2568,6 +2568,7 @@ static const struct sse_form sse_cvt_forms[] = {
     { 0, 0x2a, 8, SF_MMX }, { 0x66, 0x2a, 8, SF_MMX }, { 0, 0x2c, 8, SF_MMX },
     { 0x66, 0x2c, 16, SF_MMX | SF_ALIGN }, { 0, 0x2d, 8, SF_MMX },
     { 0x66, 0x2d, 16, SF_MMX | SF_ALIGN },
+    { 0xf3, 0xd6, 0, SF_MMX | SF_REG }, { 0xf2, 0xd6, 0, SF_MMX | SF_REG },
 };
 static const struct sse_form sse_mov_forms[] = {
     { 0, 0x10, 16, 0 }, { 0x66, 0x10, 16, 0 }, { 0xf3, 0x10, 4, 0 }, { 0xf2, 0x10, 8, 0 },
@@ -2610,6 +2611,8 @@ static void t_sse(struct bld *b, int p)
     bool mmx_reg = fl & SF_MMX;
     /* cvt forms with an mm operand: the other one is xmm */
     bool cvt_mm = tab == 3 && mmx_reg;
+    /* which side is the xmm register: cvtpi2ps/pd and movq2dq read an mm one */
+    bool xmm_reg = f->op == 0x2a || (f->op == 0xd6 && f->pfx == 0xf3);
     int nreg = mmx_reg && !cvt_mm ? 8 : 16;
     int wide = (fl & SF_W) && chance(b, 2);
     unsigned pf = f->pfx == 0x66 ? PF_66 : f->pfx == 0xf3 ? PF_F3 : f->pfx == 0xf2 ? PF_F2 : 0;
@@ -2645,12 +2648,12 @@ static void t_sse(struct bld *b, int p)
                 clob(b, rm.reg);
         }
     } else {
-        reg = (int)rn(b, cvt_mm ? (f->op == 0x2a ? 16 : 8) : (unsigned)nreg);
+        reg = (int)rn(b, cvt_mm ? (xmm_reg ? 16 : 8) : (unsigned)nreg);
         if (mem) {
             mk_mem(b, &rm, f->msize, (fl & SF_ALIGN) ? 16 : 1, (fl & SF_STORE) ? MF_WRITE : 0, 0);
         } else {
             rm.kind = OK_REG;
-            rm.reg = (int)rn(b, cvt_mm ? (f->op == 0x2a ? 8 : 16) : (unsigned)nreg);
+            rm.reg = (int)rn(b, cvt_mm ? (xmm_reg ? 8 : 16) : (unsigned)nreg);
         }
     }
     uint64_t imm = 0;
