@@ -174,6 +174,7 @@ struct batch {
     uint64_t out_end;                /* rip after the final out */
     uint8_t ctrl[DT_MAX_SLOTS * DT_SLOT_SIZE];
     uint8_t pages[DT_MAX_SLOTS][4096];
+    uint8_t fpu[DT_MAX_SLOTS][DT_FPU_SLOT];   /* 64-bit mode: initial image, zeroed save area */
 };
 
 static void put32(uint8_t *p, size_t *n, uint32_t v)
@@ -182,9 +183,29 @@ static void put32(uint8_t *p, size_t *n, uint32_t v)
         p[(*n)++] = (uint8_t)(v >> (8 * i));
 }
 
-static size_t stub_load(uint8_t *p, int mode, uint64_t slot)
+static uint64_t fpu_of(int slot)
+{
+    return DT_FPU_GPA + (uint64_t)slot * DT_FPU_SLOT;
+}
+
+/* fxrstor64 / fxsave64 [abs32] (64-bit mode: there the oracle is the CPU) */
+static size_t stub_fx(uint8_t *p, int reg, uint64_t addr)
 {
     size_t n = 0;
+    p[n++] = 0x48;
+    p[n++] = 0x0f;
+    p[n++] = 0xae;
+    p[n++] = (uint8_t)(0x04 | reg << 3);
+    p[n++] = 0x25;
+    put32(p, &n, (uint32_t)addr);
+    return n;
+}
+
+static size_t stub_load(uint8_t *p, int mode, uint64_t slot, uint64_t fpu)
+{
+    size_t n = 0;
+    if (mode == DM_LONG64)
+        n += stub_fx(p, 1, fpu);
     p[n++] = 0xbc;                                /* mov esp, &init.rflags */
     put32(p, &n, (uint32_t)(slot + DT_SLOT_INIT + 128));
     p[n++] = 0x9d;                                /* popf */
@@ -204,9 +225,11 @@ static size_t stub_load(uint8_t *p, int mode, uint64_t slot)
     return n;
 }
 
-static size_t stub_save(uint8_t *p, int mode, uint64_t slot)
+static size_t stub_save(uint8_t *p, int mode, uint64_t slot, uint64_t fpu)
 {
     size_t n = 0;
+    if (mode == DM_LONG64)
+        n += stub_fx(p, 0, fpu + DT_FPU_SAVE);
     int nr = mode == DM_LONG64 ? 16 : 8;
     for (int r = 0; r < nr; r++) {                /* mov [save + 8 * reg], reg */
         if (mode == DM_LONG64) {
@@ -242,8 +265,10 @@ static void batch_build(struct batch *bt)
         uint64_t f = s->init_flags;
         memcpy(c + DT_SLOT_INIT + 128, &f, 8);
         dt_fill_page(s->seed, bt->pages[i]);
+        memset(bt->fpu[i], 0, DT_FPU_SLOT);
+        dt_fill_fpu(s->seed, bt->fpu[i]);
 
-        size_t k = stub_load(bt->code[0] + n, bt->mode, slot);
+        size_t k = stub_load(bt->code[0] + n, bt->mode, slot, fpu_of(bt->slot0 + i));
         memcpy(bt->code[1] + n, bt->code[0] + n, k);
         n += k;
         bt->seq_at[i] = DT_CODE_GPA + n;
@@ -256,7 +281,7 @@ static void batch_build(struct batch *bt)
             n += in->len;
         }
         bt->seq_end[i] = DT_CODE_GPA + n;
-        k = stub_save(bt->code[0] + n, bt->mode, slot);
+        k = stub_save(bt->code[0] + n, bt->mode, slot, fpu_of(bt->slot0 + i));
         memcpy(bt->code[1] + n, bt->code[0] + n, k);
         n += k;
     }
@@ -299,7 +324,9 @@ static void side_run(struct side *s, int which, struct batch *bt, struct result 
     int err;
     if ((err = vx_memory_write(s->m, slot_of(bt->slot0), bt->ctrl, (size_t)bt->n * DT_SLOT_SIZE)) ||
         (err = vx_memory_write(s->m, page_of(bt->slot0), bt->pages, (size_t)bt->n * 4096)) ||
-        (err = vx_memory_write(s->m, DT_CODE_GPA, bt->code[which], bt->codelen)))
+        (err = vx_memory_write(s->m, DT_CODE_GPA, bt->code[which], bt->codelen)) ||
+        (bt->mode == DM_LONG64 &&
+         (err = vx_memory_write(s->m, fpu_of(bt->slot0), bt->fpu, (size_t)bt->n * DT_FPU_SLOT))))
         die("%s: vx_memory_write: %s: %s", s->name, vx_strerror(err), vx_last_error());
     vx_x86_regs r = { .rip = DT_CODE_GPA, .rflags = 2 | F_IOPL3 };
     if ((err = vx_vcpu_set_regs(s->v, &r)))
@@ -361,6 +388,7 @@ struct view {
     const uint8_t *save[2];
     const uint8_t *page[2];
     const uint8_t *low[2];
+    const uint8_t *fpu[2];     /* the saved FXSAVE images (64-bit mode) */
     uint64_t page_gpa;
 };
 
@@ -370,6 +398,7 @@ static void view_live(struct view *v, int slot)
         v->save[k] = sides[k].ram + slot_of(slot) + DT_SLOT_SAVE;
         v->page[k] = sides[k].ram + page_of(slot);
         v->low[k] = sides[k].ram;
+        v->fpu[k] = sides[k].ram + fpu_of(slot) + DT_FPU_SAVE;
     }
     v->page_gpa = page_of(slot);
 }
@@ -378,6 +407,7 @@ static void view_live(struct view *v, int slot)
 struct dump {
     uint8_t save[2][DT_SLOT_SIZE - DT_SLOT_SAVE];
     uint8_t page[2][4096];
+    uint8_t fpu[2][512];
 };
 
 static void view_dump(struct view *v, struct dump *d, int slot)
@@ -385,6 +415,8 @@ static void view_dump(struct view *v, struct dump *d, int slot)
     for (int k = 0; k < 2; k++) {
         memcpy(d->save[k], sides[k].ram + slot_of(slot) + DT_SLOT_SAVE, sizeof d->save[k]);
         memcpy(d->page[k], sides[k].ram + page_of(slot), 4096);
+        memcpy(d->fpu[k], sides[k].ram + fpu_of(slot) + DT_FPU_SAVE, 512);
+        v->fpu[k] = d->fpu[k];
         v->save[k] = d->save[k];
         v->page[k] = d->page[k];
         v->low[k] = NULL;
@@ -399,8 +431,70 @@ static uint64_t vsaved(const struct view *v, int k, int what, int mode)
     return mode == DM_LONG64 ? x : x & 0xffffffffull;
 }
 
+/* Which bytes of an FXSAVE image are compared: not FOP, FIP, FCS, FDP, FDS
+ * (what they hold after some instructions is the implementation's), not the
+ * six reserved bytes of each x87 register. */
+static int fx_compared(unsigned off)
+{
+    if (off >= 6 && off < 24)
+        return 0;
+    if (off >= 32 && off < 160 && (off - 32) % 16 >= 10)
+        return 0;
+    return 1;
+}
+
+static int fpu_differs(const struct seq *s, const struct view *v)
+{
+    if (s->mode != DM_LONG64)
+        return 0;
+    for (unsigned k = 0; k < 512; k++)
+        if (v->fpu[0][k] != v->fpu[1][k] && fx_compared(k))
+            return 1;
+    return 0;
+}
+
+static void print_fpu(const struct view *v)
+{
+    const char *an = sides[0].name, *bn = sides[1].name;
+    printf("  x87/SSE state (FXSAVE; FOP/FIP/FDP not compared)  %s / %s\n", an, bn);
+    struct { const char *name; unsigned off, len; } f[] = {
+        { "fcw", 0, 2 }, { "fsw", 2, 2 }, { "ftw", 4, 1 }, { "mxcsr", 24, 4 },
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        uint32_t a = 0, b = 0;
+        memcpy(&a, v->fpu[0] + f[k].off, f[k].len);
+        memcpy(&b, v->fpu[1] + f[k].off, f[k].len);
+        printf("    %-6s 0x%08x   0x%08x%s\n", f[k].name, a, b, a != b ? "   <<< differs" : "");
+    }
+    for (unsigned r = 0; r < 8; r++) {
+        const uint8_t *a = v->fpu[0] + 32 + 16 * r, *b = v->fpu[1] + 32 + 16 * r;
+        uint64_t ma, mb;
+        uint16_t ea, eb;
+        memcpy(&ma, a, 8);
+        memcpy(&mb, b, 8);
+        memcpy(&ea, a + 8, 2);
+        memcpy(&eb, b + 8, 2);
+        printf("    st%u    %04x:%016" PRIx64 "   %04x:%016" PRIx64 "%s\n", r, ea, ma, eb, mb,
+               memcmp(a, b, 10) ? "   <<< differs" : "");
+    }
+    for (unsigned r = 0; r < 16; r++) {
+        const uint8_t *a = v->fpu[0] + 160 + 16 * r, *b = v->fpu[1] + 160 + 16 * r;
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + 8, 8);
+        if (a0 == b0 && a1 == b1)
+            continue;
+        printf("    xmm%-2u  %016" PRIx64 "%016" PRIx64 "\n           %016" PRIx64 "%016" PRIx64
+               "   <<< differs\n", r, a1, a0, b1, b0);
+    }
+}
+
 static int view_differs(const struct seq *s, const struct view *v)
 {
+    if (fpu_differs(s, v))
+        return 1;
     int nr = s->mode == DM_LONG64 ? 16 : 8;
     for (int r = 0; r < nr; r++)
         if (vsaved(v, 0, r, s->mode) != vsaved(v, 1, r, s->mode))
@@ -615,6 +709,23 @@ static void print_initial(const struct seq *s, uint64_t pb)
     }
     flags_str(s->init_flags, fb, sizeof fb);
     printf("    rflags 0x%08x [%s]   (* points into the data page)\n", s->init_flags, fb);
+    if (mode == DM_LONG64) {
+        uint8_t img[512];
+        uint16_t w[2];
+        uint32_t mx;
+        dt_fill_fpu(s->seed, img);
+        memcpy(w, img, 4);
+        memcpy(&mx, img + 24, 4);
+        printf("    fcw 0x%04x fsw 0x%04x ftw 0x%02x mxcsr 0x%08x\n   ", w[0], w[1], img[4], mx);
+        for (unsigned r = 0; r < 8; r++) {
+            uint64_t m;
+            uint16_t e;
+            memcpy(&m, img + 32 + 16 * r, 8);
+            memcpy(&e, img + 40 + 16 * r, 2);
+            printf(" st%u %04x:%016" PRIx64 "%s", r, e, m, r % 3 == 2 ? "\n   " : "");
+        }
+        printf("\n");
+    }
 }
 
 static void print_final(const struct seq *s, const struct view *v)
@@ -670,6 +781,8 @@ static void print_final(const struct seq *s, const struct view *v)
     if (total)
         printf("    %d byte%s of memory differ%s\n", total, total == 1 ? "" : "s",
                total == 1 ? "s" : "");
+    if (fpu_differs(s, v))
+        print_fpu(v);
 }
 
 static void report(const struct seq *s, const struct single_res *sr)

@@ -14,6 +14,7 @@
  */
 #include "difftest_gen.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -2493,6 +2494,390 @@ static void t_bcd(struct bld *b, int p)
 
 /* ==== the template table =================================================== */
 
+/* ---- SSE, SSE2, MMX (64-bit mode: the oracle runs it on the CPU) ---------------- */
+
+/* What an SSE form is: prefix, opcode, memory operand size, and: */
+enum {
+    SF_ALIGN = 1,     /* a 16-byte memory operand that must be aligned */
+    SF_IMM = 2,       /* imm8 */
+    SF_MMX = 4,       /* mm registers (no prefix) */
+    SF_REG = 8,       /* register source only */
+    SF_MEM = 0x10,    /* memory only */
+    SF_STORE = 0x20,  /* r/m is the destination */
+    SF_EFL = 0x40,    /* writes ZF PF CF, clears OF SF AF; no register */
+    SF_GSRC = 0x80,   /* r/m is a general register or memory (reg: xmm/mm) */
+    SF_GDST = 0x100,  /* reg is a general register (r/m: xmm/mm) */
+    SF_W = 0x200,     /* REX.W chooses 32/64 bits of the general operand */
+    SF_CMP = 0x400,   /* imm8 is a compare predicate */
+    SF_G16 = 0x800,   /* the general source is r32 or m16 (pinsrw) */
+};
+
+struct sse_form {
+    uint8_t pfx, op, msize;
+    uint16_t fl;
+};
+
+#define XM(op) { 0x66, op, 16, SF_ALIGN }
+#define MM(op) { 0, op, 8, SF_MMX }
+static const struct sse_form sse_int_forms[] = {
+    XM(0x60), XM(0x61), XM(0x62), XM(0x63), XM(0x64), XM(0x65), XM(0x66), XM(0x67),
+    XM(0x68), XM(0x69), XM(0x6a), XM(0x6b), XM(0x6c), XM(0x6d), XM(0x74), XM(0x75),
+    XM(0x76), XM(0xd1), XM(0xd2), XM(0xd3), XM(0xd4), XM(0xd5), XM(0xd8), XM(0xd9),
+    XM(0xda), XM(0xdb), XM(0xdc), XM(0xdd), XM(0xde), XM(0xdf), XM(0xe0), XM(0xe1),
+    XM(0xe2), XM(0xe3), XM(0xe4), XM(0xe5), XM(0xe8), XM(0xe9), XM(0xea), XM(0xeb),
+    XM(0xec), XM(0xed), XM(0xee), XM(0xef), XM(0xf1), XM(0xf2), XM(0xf3), XM(0xf4),
+    XM(0xf5), XM(0xf6), XM(0xf8), XM(0xf9), XM(0xfa), XM(0xfb), XM(0xfc), XM(0xfd),
+    XM(0xfe),
+    { 0x66, 0x70, 16, SF_ALIGN | SF_IMM }, { 0xf3, 0x70, 16, SF_ALIGN | SF_IMM },
+    { 0xf2, 0x70, 16, SF_ALIGN | SF_IMM },
+};
+static const struct sse_form mmx_int_forms[] = {
+    MM(0x60), MM(0x61), MM(0x62), MM(0x63), MM(0x64), MM(0x65), MM(0x66), MM(0x67),
+    MM(0x68), MM(0x69), MM(0x6a), MM(0x6b), MM(0x74), MM(0x75), MM(0x76), MM(0xd1),
+    MM(0xd2), MM(0xd3), MM(0xd4), MM(0xd5), MM(0xd8), MM(0xd9), MM(0xda), MM(0xdb),
+    MM(0xdc), MM(0xdd), MM(0xde), MM(0xdf), MM(0xe0), MM(0xe1), MM(0xe2), MM(0xe3),
+    MM(0xe4), MM(0xe5), MM(0xe8), MM(0xe9), MM(0xea), MM(0xeb), MM(0xec), MM(0xed),
+    MM(0xee), MM(0xef), MM(0xf1), MM(0xf2), MM(0xf3), MM(0xf4), MM(0xf5), MM(0xf6),
+    MM(0xf8), MM(0xf9), MM(0xfa), MM(0xfb), MM(0xfc), MM(0xfd), MM(0xfe),
+    { 0, 0x70, 8, SF_MMX | SF_IMM },
+    { 0, 0x6f, 8, SF_MMX }, { 0, 0x7f, 8, SF_MMX | SF_STORE }, { 0, 0xe7, 8, SF_MMX | SF_STORE | SF_MEM },
+    { 0, 0x6e, 4, SF_MMX | SF_GSRC | SF_W }, { 0, 0x7e, 4, SF_MMX | SF_GSRC | SF_STORE | SF_W },
+    { 0, 0xc4, 2, SF_MMX | SF_GSRC | SF_IMM | SF_G16 }, { 0, 0xc5, 0, SF_MMX | SF_GDST | SF_REG | SF_IMM },
+    { 0, 0xd7, 0, SF_MMX | SF_GDST | SF_REG }, { 0, 0x77, 0, SF_MMX | SF_REG },
+};
+#define PS(op) { 0, op, 16, SF_ALIGN }, { 0x66, op, 16, SF_ALIGN }, { 0xf3, op, 4, 0 }, { 0xf2, op, 8, 0 }
+static const struct sse_form sse_fp_forms[] = {
+    PS(0x51), PS(0x58), PS(0x59), PS(0x5c), PS(0x5d), PS(0x5e), PS(0x5f),
+    { 0, 0x52, 16, SF_ALIGN }, { 0xf3, 0x52, 4, 0 }, { 0, 0x53, 16, SF_ALIGN }, { 0xf3, 0x53, 4, 0 },
+    { 0, 0xc2, 16, SF_ALIGN | SF_IMM | SF_CMP }, { 0x66, 0xc2, 16, SF_ALIGN | SF_IMM | SF_CMP },
+    { 0xf3, 0xc2, 4, SF_IMM | SF_CMP }, { 0xf2, 0xc2, 8, SF_IMM | SF_CMP },
+    { 0, 0x2e, 4, SF_EFL }, { 0x66, 0x2e, 8, SF_EFL }, { 0, 0x2f, 4, SF_EFL }, { 0x66, 0x2f, 8, SF_EFL },
+    { 0, 0x54, 16, SF_ALIGN }, { 0x66, 0x54, 16, SF_ALIGN }, { 0, 0x55, 16, SF_ALIGN },
+    { 0x66, 0x55, 16, SF_ALIGN }, { 0, 0x56, 16, SF_ALIGN }, { 0x66, 0x56, 16, SF_ALIGN },
+    { 0, 0x57, 16, SF_ALIGN }, { 0x66, 0x57, 16, SF_ALIGN },
+    { 0, 0x14, 16, SF_ALIGN }, { 0x66, 0x14, 16, SF_ALIGN }, { 0, 0x15, 16, SF_ALIGN },
+    { 0x66, 0x15, 16, SF_ALIGN }, { 0, 0xc6, 16, SF_ALIGN | SF_IMM }, { 0x66, 0xc6, 16, SF_ALIGN | SF_IMM },
+};
+static const struct sse_form sse_cvt_forms[] = {
+    { 0, 0x5a, 8, 0 }, { 0x66, 0x5a, 16, SF_ALIGN }, { 0xf3, 0x5a, 4, 0 }, { 0xf2, 0x5a, 8, 0 },
+    { 0, 0x5b, 16, SF_ALIGN }, { 0x66, 0x5b, 16, SF_ALIGN }, { 0xf3, 0x5b, 16, SF_ALIGN },
+    { 0x66, 0xe6, 16, SF_ALIGN }, { 0xf3, 0xe6, 8, 0 }, { 0xf2, 0xe6, 16, SF_ALIGN },
+    { 0xf3, 0x2a, 4, SF_GSRC | SF_W }, { 0xf2, 0x2a, 4, SF_GSRC | SF_W },
+    { 0xf3, 0x2c, 4, SF_GDST | SF_W }, { 0xf2, 0x2c, 8, SF_GDST | SF_W },
+    { 0xf3, 0x2d, 4, SF_GDST | SF_W }, { 0xf2, 0x2d, 8, SF_GDST | SF_W },
+    { 0, 0x2a, 8, SF_MMX }, { 0x66, 0x2a, 8, SF_MMX }, { 0, 0x2c, 8, SF_MMX },
+    { 0x66, 0x2c, 16, SF_MMX | SF_ALIGN }, { 0, 0x2d, 8, SF_MMX },
+    { 0x66, 0x2d, 16, SF_MMX | SF_ALIGN },
+    { 0xf3, 0xd6, 0, SF_MMX | SF_REG }, { 0xf2, 0xd6, 0, SF_MMX | SF_REG },
+};
+static const struct sse_form sse_mov_forms[] = {
+    { 0, 0x10, 16, 0 }, { 0x66, 0x10, 16, 0 }, { 0xf3, 0x10, 4, 0 }, { 0xf2, 0x10, 8, 0 },
+    { 0, 0x11, 16, SF_STORE }, { 0x66, 0x11, 16, SF_STORE }, { 0xf3, 0x11, 4, SF_STORE },
+    { 0xf2, 0x11, 8, SF_STORE }, { 0, 0x28, 16, SF_ALIGN }, { 0x66, 0x28, 16, SF_ALIGN },
+    { 0, 0x29, 16, SF_ALIGN | SF_STORE }, { 0x66, 0x29, 16, SF_ALIGN | SF_STORE },
+    { 0x66, 0x6f, 16, SF_ALIGN }, { 0xf3, 0x6f, 16, 0 }, { 0x66, 0x7f, 16, SF_ALIGN | SF_STORE },
+    { 0xf3, 0x7f, 16, SF_STORE },
+    { 0, 0x12, 8, 0 }, { 0x66, 0x12, 8, SF_MEM }, { 0, 0x13, 8, SF_MEM | SF_STORE },
+    { 0x66, 0x13, 8, SF_MEM | SF_STORE }, { 0, 0x16, 8, 0 }, { 0x66, 0x16, 8, SF_MEM },
+    { 0, 0x17, 8, SF_MEM | SF_STORE }, { 0x66, 0x17, 8, SF_MEM | SF_STORE },
+    { 0, 0x2b, 16, SF_ALIGN | SF_MEM | SF_STORE }, { 0x66, 0x2b, 16, SF_ALIGN | SF_MEM | SF_STORE },
+    { 0x66, 0xe7, 16, SF_ALIGN | SF_MEM | SF_STORE },
+    { 0x66, 0x6e, 4, SF_GSRC | SF_W }, { 0x66, 0x7e, 4, SF_GSRC | SF_STORE | SF_W },
+    { 0xf3, 0x7e, 8, 0 }, { 0x66, 0xd6, 8, SF_STORE },
+    { 0x66, 0xc4, 2, SF_GSRC | SF_IMM | SF_G16 }, { 0x66, 0xc5, 0, SF_GDST | SF_REG | SF_IMM },
+    { 0x66, 0xd7, 0, SF_GDST | SF_REG }, { 0, 0x50, 0, SF_GDST | SF_REG },
+    { 0x66, 0x50, 0, SF_GDST | SF_REG },
+    { 0, 0xc3, 4, SF_GSRC | SF_STORE | SF_MEM | SF_W },
+};
+
+static const struct sse_form *sse_tabs[] = { sse_int_forms, mmx_int_forms, sse_fp_forms,
+                                             sse_cvt_forms, sse_mov_forms };
+static const unsigned sse_tab_n[] = {
+    sizeof sse_int_forms / sizeof sse_int_forms[0], sizeof mmx_int_forms / sizeof mmx_int_forms[0],
+    sizeof sse_fp_forms / sizeof sse_fp_forms[0], sizeof sse_cvt_forms / sizeof sse_cvt_forms[0],
+    sizeof sse_mov_forms / sizeof sse_mov_forms[0],
+};
+
+/* param: table * 256 + first form; the template covers up to 16 forms. */
+static void t_sse(struct bld *b, int p)
+{
+    unsigned tab = (unsigned)p >> 8, first = (unsigned)p & 0xff;
+    unsigned n = sse_tab_n[tab] - first;
+    if (n > 16)
+        n = 16;
+    unsigned v = rn(b, n);
+    const struct sse_form *f = &sse_tabs[tab][first + v];
+    unsigned fl = f->fl;
+    bool mmx_reg = fl & SF_MMX;
+    /* cvt forms with an mm operand: the other one is xmm */
+    bool cvt_mm = tab == 3 && mmx_reg;
+    /* which side is the xmm register: cvtpi2ps/pd and movq2dq read an mm one */
+    bool xmm_reg = f->op == 0x2a || (f->op == 0xd6 && f->pfx == 0xf3);
+    int nreg = mmx_reg && !cvt_mm ? 8 : 16;
+    int wide = (fl & SF_W) && chance(b, 2);
+    unsigned pf = f->pfx == 0x66 ? PF_66 : f->pfx == 0xf3 ? PF_F3 : f->pfx == 0xf2 ? PF_F2 : 0;
+    if (wide)
+        pf |= PF_W;
+    struct op rm;
+    memset(&rm, 0, sizeof rm);
+    int reg;
+    int mem = !(fl & SF_REG) && ((fl & SF_MEM) || chance(b, 2));
+    if (f->op == 0x77) {
+        enc(b, &(struct ins){ .opc = { 0x0f, 0x77 }, .nopc = 2 });
+        setform(b, (int)v, W32, 0);
+        return;
+    }
+    if (fl & SF_GDST) {
+        reg = pick_reg(b, 0);
+        if (mem) {
+            mk_mem(b, &rm, f->msize, (fl & SF_ALIGN) ? 16 : 1, 0, 0);
+        } else {
+            rm.kind = OK_REG;
+            rm.reg = (int)rn(b, cvt_mm ? 16 : (unsigned)nreg);
+        }
+        clob(b, reg);
+    } else if (fl & SF_GSRC) {
+        reg = (int)rn(b, (unsigned)nreg);
+        int size = (fl & SF_G16) ? 2 : wide ? 8 : 4;
+        if (mem) {
+            mk_mem(b, &rm, size, 1, (fl & SF_STORE) ? MF_WRITE : 0, 0);
+        } else {
+            rm.kind = OK_REG;
+            rm.reg = (fl & SF_STORE) ? pick_reg(b, 0) : pick_src(b, 0);
+            if (fl & SF_STORE)
+                clob(b, rm.reg);
+        }
+    } else {
+        reg = (int)rn(b, cvt_mm ? (xmm_reg ? 16 : 8) : (unsigned)nreg);
+        if (mem) {
+            mk_mem(b, &rm, f->msize, (fl & SF_ALIGN) ? 16 : 1, (fl & SF_STORE) ? MF_WRITE : 0, 0);
+        } else {
+            rm.kind = OK_REG;
+            rm.reg = (int)rn(b, cvt_mm ? (xmm_reg ? 8 : 16) : (unsigned)nreg);
+        }
+    }
+    uint64_t imm = 0;
+    if (fl & SF_CMP)
+        imm = chance(b, 8) ? r64(b) & 0xff : rn(b, 8);
+    else if (fl & SF_IMM)
+        imm = r64(b) & 0xff;
+    enc(b, &(struct ins){ .pf = pf, .opc = { 0x0f, f->op }, .nopc = 2, .regf = reg,
+                          .regk = RK_REG, .rm = &rm, .imm = imm,
+                          .immsz = (fl & SF_IMM) ? 1 : 0 });
+    if (fl & SF_EFL)
+        fx(b, 0, F_ARITH, 0);
+    setform(b, (int)v, wide ? W64 : W32, mem);
+}
+
+/* 0f 71-73: shifts by an immediate. */
+static void t_sse_shift_imm(struct bld *b, int p)
+{
+    static const uint8_t ops[8][2] = { { 0x71, 2 }, { 0x71, 4 }, { 0x71, 6 }, { 0x72, 2 },
+                                       { 0x72, 4 }, { 0x72, 6 }, { 0x73, 2 }, { 0x73, 6 } };
+    unsigned v = rn(b, p ? 8 : 10);
+    unsigned op, digit;
+    if (v < 8) {
+        op = ops[v][0];
+        digit = ops[v][1];
+    } else {
+        op = 0x73;
+        digit = v == 8 ? 3 : 7;
+    }
+    struct op rm = { .kind = OK_REG, .reg = (int)rn(b, p ? 8 : 16) };
+    uint64_t imm = chance(b, 2) ? rn(b, 20) : r64(b) & 0xff;
+    enc(b, &(struct ins){ .pf = p ? 0 : PF_66, .opc = { 0x0f, (uint8_t)op }, .nopc = 2,
+                          .regf = (int)digit, .regk = RK_DIGIT, .rm = &rm, .imm = imm, .immsz = 1 });
+    setform(b, (int)v, W32, 0);
+}
+
+/* ldmxcsr of a known value (every exception masked), stmxcsr. */
+static void t_mxcsr(struct bld *b, int p)
+{
+    struct op m;
+    mk_mem(b, &m, 4, 1, MF_WRITE, 0);
+    if (p == 0) {
+        uint32_t v = 0x1f80 | ((uint32_t)r64(b) & (0x3f | 0x40 | 0x6000 | 0x8000));
+        enc(b, &(struct ins){ .opc = { 0xc7 }, .nopc = 1, .regk = RK_DIGIT, .rm = &m,
+                              .imm = v, .immsz = 4 });
+    }
+    enc(b, &(struct ins){ .opc = { 0x0f, 0xae }, .nopc = 2, .regf = p ? 3 : 2, .regk = RK_DIGIT,
+                          .rm = &m });
+    setform(b, p, W32, 1);
+}
+
+/* fences, clflush */
+static void t_fence(struct bld *b, int p)
+{
+    (void)p;
+    unsigned v = rn(b, 4);
+    if (v < 3) {
+        struct op rm = { .kind = OK_REG, .reg = 0 };
+        enc(b, &(struct ins){ .opc = { 0x0f, 0xae }, .nopc = 2, .regf = (int)(5 + v),
+                              .regk = RK_DIGIT, .rm = &rm });
+        setform(b, (int)v, W32, 0);
+        return;
+    }
+    struct op m;
+    mk_mem(b, &m, 1, 1, 0, 0);
+    enc(b, &(struct ins){ .opc = { 0x0f, 0xae }, .nopc = 2, .regf = 7, .regk = RK_DIGIT, .rm = &m });
+    setform(b, 3, W32, 1);
+}
+
+/* ---- x87 ------------------------------------------------------------------------------ */
+
+/* Register forms: opcode byte and ModRM.reg per variant, st(i) random. */
+struct x87_form { uint8_t op, digit, fixed_rm, efl; };
+static const struct x87_form x87_reg_forms[] = {
+    { 0xd8, 0, 8, 0 }, { 0xd8, 1, 8, 0 }, { 0xd8, 2, 8, 0 }, { 0xd8, 3, 8, 0 },
+    { 0xd8, 4, 8, 0 }, { 0xd8, 5, 8, 0 }, { 0xd8, 6, 8, 0 }, { 0xd8, 7, 8, 0 },
+    { 0xdc, 0, 8, 0 }, { 0xdc, 1, 8, 0 }, { 0xdc, 4, 8, 0 }, { 0xdc, 5, 8, 0 },
+    { 0xdc, 6, 8, 0 }, { 0xdc, 7, 8, 0 }, { 0xde, 0, 8, 0 }, { 0xde, 1, 8, 0 },
+    /* 16 */
+    { 0xde, 4, 8, 0 }, { 0xde, 5, 8, 0 }, { 0xde, 6, 8, 0 }, { 0xde, 7, 8, 0 },
+    { 0xde, 3, 1, 0 }, { 0xdd, 4, 8, 0 }, { 0xdd, 5, 8, 0 }, { 0xda, 5, 1, 0 },
+    { 0xdb, 5, 8, 1 }, { 0xdb, 6, 8, 1 }, { 0xdf, 5, 8, 1 }, { 0xdf, 6, 8, 1 },
+    { 0xd9, 0, 8, 0 }, { 0xd9, 1, 8, 0 }, { 0xdd, 2, 8, 0 }, { 0xdd, 3, 8, 0 },
+    /* 32 */
+    { 0xdd, 0, 8, 0 }, { 0xdf, 0, 8, 0 }, { 0xd9, 2, 0, 0 }, { 0xda, 0, 8, 2 },
+    { 0xda, 1, 8, 2 }, { 0xda, 2, 8, 2 }, { 0xda, 3, 8, 2 }, { 0xdb, 0, 8, 2 },
+    { 0xdb, 1, 8, 2 }, { 0xdb, 2, 8, 2 }, { 0xdb, 3, 8, 2 }, { 0xdb, 4, 2, 0 },
+    { 0xdb, 4, 3, 0 },
+};
+/* d9 e0-ff */
+static const uint8_t x87_d9_ops[] = { 0xe0, 0xe1, 0xe4, 0xe5, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed,
+                                      0xee, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+                                      0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff };
+
+static void t_x87_reg(struct bld *b, int p)
+{
+    unsigned n = sizeof x87_reg_forms / sizeof x87_reg_forms[0] - (unsigned)p;
+    if (n > 16)
+        n = 16;
+    unsigned v = rn(b, n);
+    const struct x87_form *f = &x87_reg_forms[(unsigned)p + v];
+    if (f->efl == 2)
+        need_flags(b, F_CF | F_ZF | F_PF);
+    struct op rm = { .kind = OK_REG, .reg = f->fixed_rm < 8 ? f->fixed_rm : (int)rn(b, 8) };
+    enc(b, &(struct ins){ .opc = { f->op }, .nopc = 1, .regf = f->digit, .regk = RK_DIGIT,
+                          .rm = &rm });
+    if (f->efl == 1)
+        fx(b, 0, F_ARITH, 0);
+    setform(b, (int)v, W32, 0);
+}
+
+static void t_x87_d9(struct bld *b, int p)
+{
+    unsigned n = sizeof x87_d9_ops - (unsigned)p;
+    if (n > 16)
+        n = 16;
+    unsigned v = rn(b, n);
+    uint8_t op = x87_d9_ops[(unsigned)p + v];
+    enc(b, &(struct ins){ .opc = { 0xd9, op }, .nopc = 2 });
+    setform(b, (int)v, W32, 0);
+}
+
+/* Memory forms: opcode, digit, operand size. */
+static const struct x87_form x87_mem_forms[] = {
+    /* arithmetic and compares: d8 m32, dc m64, da m32int, de m16int */
+    { 0xd8, 0, 4, 0 }, { 0xd8, 1, 4, 0 }, { 0xd8, 2, 4, 0 }, { 0xd8, 3, 4, 0 },
+    { 0xd8, 4, 4, 0 }, { 0xd8, 5, 4, 0 }, { 0xd8, 6, 4, 0 }, { 0xd8, 7, 4, 0 },
+    { 0xdc, 0, 8, 0 }, { 0xdc, 1, 8, 0 }, { 0xdc, 2, 8, 0 }, { 0xdc, 3, 8, 0 },
+    { 0xdc, 4, 8, 0 }, { 0xdc, 5, 8, 0 }, { 0xdc, 6, 8, 0 }, { 0xdc, 7, 8, 0 },
+    { 0xda, 0, 4, 0 }, { 0xda, 1, 4, 0 }, { 0xda, 2, 4, 0 }, { 0xda, 3, 4, 0 },
+    { 0xda, 4, 4, 0 }, { 0xda, 5, 4, 0 }, { 0xda, 6, 4, 0 }, { 0xda, 7, 4, 0 },
+    { 0xde, 0, 2, 0 }, { 0xde, 1, 2, 0 }, { 0xde, 2, 2, 0 }, { 0xde, 3, 2, 0 },
+    { 0xde, 4, 2, 0 }, { 0xde, 5, 2, 0 }, { 0xde, 6, 2, 0 }, { 0xde, 7, 2, 0 },
+    /* loads */
+    { 0xd9, 0, 4, 0 }, { 0xdd, 0, 8, 0 }, { 0xdb, 5, 10, 0 }, { 0xdf, 0, 2, 0 },
+    { 0xdb, 0, 4, 0 }, { 0xdf, 5, 8, 0 }, { 0xdf, 4, 10, 0 },
+    /* stores (1: writes) */
+    { 0xd9, 2, 4, 1 }, { 0xd9, 3, 4, 1 }, { 0xdd, 2, 8, 1 }, { 0xdd, 3, 8, 1 },
+    { 0xdb, 7, 10, 1 }, { 0xdf, 2, 2, 1 }, { 0xdf, 3, 2, 1 }, { 0xdb, 2, 4, 1 },
+    { 0xdb, 3, 4, 1 }, { 0xdf, 7, 8, 1 }, { 0xdb, 1, 4, 1 }, { 0xdd, 1, 8, 1 },
+    { 0xdf, 1, 2, 1 }, { 0xdf, 6, 10, 1 },
+    /* control: fnstcw fnstsw m16 */
+    { 0xd9, 7, 2, 1 }, { 0xdd, 7, 2, 1 },
+};
+
+static void t_x87_mem(struct bld *b, int p)
+{
+    unsigned n = sizeof x87_mem_forms / sizeof x87_mem_forms[0] - (unsigned)p;
+    if (n > 16)
+        n = 16;
+    unsigned v = rn(b, n);
+    const struct x87_form *f = &x87_mem_forms[(unsigned)p + v];
+    struct op m;
+    mk_mem(b, &m, f->fixed_rm, 1, f->efl ? MF_WRITE : 0, 0);
+    enc(b, &(struct ins){ .opc = { f->op }, .nopc = 1, .regf = f->digit, .regk = RK_DIGIT,
+                          .rm = &m });
+    setform(b, (int)v, W32, 1);
+}
+
+/* Overwrite FIP/FOP/FDP/FCS/FDS in a stored image (the SDM leaves what
+ * they hold to the implementation). */
+static void zero_fields(struct bld *b, const struct op *m, const int *offs, int n)
+{
+    for (int k = 0; k < n; k++) {
+        struct op f = mem_plus(m, offs[k]);
+        enc(b, &(struct ins){ .opc = { 0xc7 }, .nopc = 1, .regk = RK_DIGIT, .rm = &f,
+                              .imm = 0, .immsz = 4 });
+    }
+}
+
+/* Control instructions: fnstsw ax, fldcw (of a known, masked value),
+ * fnclex, fninit, fnstenv+fldenv, fnsave+frstor, fxsave+fxrstor, fwait. */
+static void t_x87_ctl(struct bld *b, int p)
+{
+    (void)p;
+    unsigned v = rn(b, 8);
+    struct op m;
+    switch (v) {
+    case 0:
+        enc(b, &(struct ins){ .opc = { 0xdf, 0xe0 }, .nopc = 2 });
+        clob(b, R_AX);
+        break;
+    case 1: {
+        mk_mem(b, &m, 2, 1, MF_WRITE, 0);
+        uint16_t cw = (uint16_t)(0x7f | (r64(b) & 0xf00));
+        if ((cw & 0x300) == 0x100)
+            cw |= 0x200;
+        enc(b, &(struct ins){ .pf = PF_66, .opc = { 0xc7 }, .nopc = 1, .regk = RK_DIGIT,
+                              .rm = &m, .imm = cw, .immsz = 2 });
+        enc(b, &(struct ins){ .opc = { 0xd9 }, .nopc = 1, .regf = 5, .regk = RK_DIGIT, .rm = &m });
+        break;
+    }
+    case 2: enc(b, &(struct ins){ .opc = { 0xdb, 0xe2 }, .nopc = 2 }); break;
+    case 3: enc(b, &(struct ins){ .opc = { 0xdb, 0xe3 }, .nopc = 2 }); break;
+    case 4:
+    case 5: {
+        static const int offs[] = { 12, 16, 20, 24 };
+        mk_mem(b, &m, v == 4 ? 28 : 108, 1, MF_WRITE, 0);
+        enc(b, &(struct ins){ .opc = { (uint8_t)(v == 4 ? 0xd9 : 0xdd) }, .nopc = 1, .regf = 6,
+                              .regk = RK_DIGIT, .rm = &m });
+        zero_fields(b, &m, offs, 4);
+        if (chance(b, 2))
+            enc(b, &(struct ins){ .opc = { (uint8_t)(v == 4 ? 0xd9 : 0xdd) }, .nopc = 1,
+                                  .regf = 4, .regk = RK_DIGIT, .rm = &m });
+        break;
+    }
+    case 6: {
+        static const int offs[] = { 6, 10, 14, 18, 20 };
+        mk_mem(b, &m, 512, 16, MF_WRITE, 0);
+        unsigned w = chance(b, 2) ? PF_W : 0;
+        enc(b, &(struct ins){ .pf = w, .opc = { 0x0f, 0xae }, .nopc = 2, .regf = 0,
+                              .regk = RK_DIGIT, .rm = &m });
+        zero_fields(b, &m, offs, 5);
+        if (chance(b, 2)) {
+            enc(b, &(struct ins){ .pf = w, .opc = { 0x0f, 0xae }, .nopc = 2, .regf = 1,
+                                  .regk = RK_DIGIT, .rm = &m });
+        }
+        break;
+    }
+    default: enc1(b, 0, 0x9b); break;
+    }
+    setform(b, (int)v, W32, v == 1 || (v >= 4 && v <= 6));
+}
+
 #define ALU(name, op)                                                            \
     { name "_rm_r", t_alu, op | AF_RM_R << 3, T_BOTH, 0 },                       \
     { name "_r_rm", t_alu, op | AF_R_RM << 3, T_BOTH, 0 },                       \
@@ -2623,6 +3008,38 @@ const struct tmpl dt_templates[] = {
     { "aas", t_bcd, 3, T_PROT32, 1 },
     { "aam", t_bcd, 4, T_PROT32, 1 },
     { "aad", t_bcd, 5, T_PROT32, 1 },
+    { "sse_int0", t_sse, 0 << 8 | 0, T_LONG64, 1 },
+    { "sse_int1", t_sse, 0 << 8 | 16, T_LONG64, 1 },
+    { "sse_int2", t_sse, 0 << 8 | 32, T_LONG64, 1 },
+    { "sse_int3", t_sse, 0 << 8 | 48, T_LONG64, 1 },
+    { "mmx_int0", t_sse, 1 << 8 | 0, T_LONG64, 1 },
+    { "mmx_int1", t_sse, 1 << 8 | 16, T_LONG64, 1 },
+    { "mmx_int2", t_sse, 1 << 8 | 32, T_LONG64, 1 },
+    { "mmx_int3", t_sse, 1 << 8 | 48, T_LONG64, 1 },
+    { "sse_fp0", t_sse, 2 << 8 | 0, T_LONG64, 1 },
+    { "sse_fp1", t_sse, 2 << 8 | 16, T_LONG64, 1 },
+    { "sse_fp2", t_sse, 2 << 8 | 32, T_LONG64, 1 },
+    { "sse_fp3", t_sse, 2 << 8 | 48, T_LONG64, 1 },
+    { "sse_cvt0", t_sse, 3 << 8 | 0, T_LONG64, 1 },
+    { "sse_cvt1", t_sse, 3 << 8 | 16, T_LONG64, 1 },
+    { "sse_mov0", t_sse, 4 << 8 | 0, T_LONG64, 1 },
+    { "sse_mov1", t_sse, 4 << 8 | 16, T_LONG64, 1 },
+    { "sse_mov2", t_sse, 4 << 8 | 32, T_LONG64, 1 },
+    { "sse_shift_imm", t_sse_shift_imm, 0, T_LONG64, 1 },
+    { "mmx_shift_imm", t_sse_shift_imm, 1, T_LONG64, 1 },
+    { "mxcsr_ld", t_mxcsr, 0, T_LONG64, 1 },
+    { "mxcsr_st", t_mxcsr, 1, T_LONG64, 1 },
+    { "fence_clflush", t_fence, 0, T_LONG64, 1 },
+    { "x87_reg0", t_x87_reg, 0, T_LONG64, 1 },
+    { "x87_reg1", t_x87_reg, 16, T_LONG64, 1 },
+    { "x87_reg2", t_x87_reg, 32, T_LONG64, 1 },
+    { "x87_d9_0", t_x87_d9, 0, T_LONG64, 1 },
+    { "x87_d9_1", t_x87_d9, 16, T_LONG64, 1 },
+    { "x87_mem0", t_x87_mem, 0, T_LONG64, 1 },
+    { "x87_mem1", t_x87_mem, 16, T_LONG64, 1 },
+    { "x87_mem2", t_x87_mem, 32, T_LONG64, 1 },
+    { "x87_mem3", t_x87_mem, 48, T_LONG64, 1 },
+    { "x87_ctl", t_x87_ctl, 0, T_LONG64, 1 },
 };
 const unsigned dt_ntemplates = sizeof dt_templates / sizeof dt_templates[0];
 
@@ -2803,6 +3220,86 @@ void dt_fill_page(uint64_t seed, uint8_t page[4096])
                 uint64_t v = dt_mix(x++);
                 memcpy(page + i + j, &v, 8);
             }
+        }
+    }
+}
+
+
+/* Values that find x87/SSE bugs, as raw bits. */
+static uint32_t fp32(uint64_t h, uint64_t r)
+{
+    switch (h % 12) {
+    case 0: return 0;
+    case 1: return 0x80000000u;
+    case 2: return 0x7f800000u | (uint32_t)(r & 0x80000000u);                /* inf */
+    case 3: return 0x7fc00000u | (uint32_t)(r & 0x803fffffu);                /* QNaN */
+    case 4: return 0x7f800001u | (uint32_t)(r & 0x801fffffu);                /* SNaN */
+    case 5: return (uint32_t)(r & 0x807fffffu);                              /* denormal */
+    case 6: return 0x3f800000u | (uint32_t)(r & 0x80000000u) | (uint32_t)(r >> 40 & 0x7f);
+    case 7: return (uint32_t)(r & 0xffffu);                                  /* small int */
+    default: return (uint32_t)r;
+    }
+}
+
+static uint64_t fp64(uint64_t h, uint64_t r)
+{
+    switch (h % 12) {
+    case 0: return 0;
+    case 1: return 1ull << 63;
+    case 2: return 0x7ff0000000000000ull | (r & (1ull << 63));
+    case 3: return 0x7ff8000000000000ull | (r & 0x8007ffffffffffffull);
+    case 4: return 0x7ff0000000000001ull | (r & 0x8003ffffffffffffull);
+    case 5: return r & 0x800fffffffffffffull;
+    case 6: return 0x3ff0000000000000ull | (r & (1ull << 63)) | (r >> 40 & 0xff);
+    case 7: return r & 0xffffffffull;
+    default: return r;
+    }
+}
+
+void dt_fill_fpu(uint64_t seed, uint8_t img[512])
+{
+    uint64_t x = seed ^ 0xf9u;
+    memset(img, 0, 512);
+    uint64_t h = dt_mix(x++);
+    static const uint16_t pc[4] = { 0x000, 0x200, 0x300, 0x300 };
+    uint16_t fcw = (uint16_t)(0x7f | pc[h & 3] | ((h >> 2 & 3) << 10));
+    uint16_t fsw = (uint16_t)((dt_mix(x++) & 0x473f & ~0x40u) | ((h >> 4 & 7) << 11));
+    uint64_t t1 = dt_mix(x++), t2 = dt_mix(x++);
+    uint8_t ftw = (uint8_t)(t1 | t2);   /* 3/4 of the registers valid */
+    uint32_t mxcsr = 0x1f80 | (uint32_t)(h >> 8 & 0x3f) | ((h >> 14 & 1) ? 0x40 : 0) |
+                     (uint32_t)(h >> 15 & 3) << 13 | ((h >> 17 & 1) ? 0x8000 : 0);
+    memcpy(img, &fcw, 2);
+    memcpy(img + 2, &fsw, 2);
+    img[4] = ftw;
+    memcpy(img + 24, &mxcsr, 4);
+    for (int k = 0; k < 8; k++) {
+        uint64_t a = dt_mix(x++), r = dt_mix(x++);
+        uint64_t mant;
+        uint16_t sexp = (uint16_t)(r >> 48 & 0x8000);
+        switch (a % 10) {
+        case 0: mant = 0; break;                                   /* zero */
+        case 1: mant = 1ull << 63; sexp |= 0x7fff; break;          /* inf */
+        case 2: mant = 3ull << 62 | (r >> 3); sexp |= 0x7fff; break;  /* QNaN */
+        case 3: mant = r >> 2 | 1ull << 63 | 1; mant &= ~(1ull << 62); sexp |= 0x7fff; break;
+        case 4: mant = r >> 1; break;                              /* denormal */
+        case 5: mant = 1ull << 63 | (r & 0xfff); sexp |= (uint16_t)(0x3fff + (a >> 8) % 64); break;
+        default: mant = r | 1ull << 63; sexp |= (uint16_t)(0x3fff + (int)((a >> 8) % 200) - 100); break;
+        }
+        if (a % 97 == 96)
+            mant &= ~(1ull << 63);                                 /* unnormal */
+        memcpy(img + 32 + 16 * k, &mant, 8);
+        memcpy(img + 40 + 16 * k, &sexp, 2);
+    }
+    for (int k = 0; k < 16; k++) {
+        uint64_t a = dt_mix(x++);
+        for (int l = 0; l < 2; l++) {
+            uint64_t r = dt_mix(x++), hh = dt_mix(x++), q;
+            switch (a >> (8 * l) & 3) {
+            case 0: q = r; break;
+            case 1: q = fp64(hh, r); break;
+            default: q = fp32(hh, r) | (uint64_t)fp32(hh >> 8, r >> 13) << 32; break;
+            }
+            memcpy(img + 160 + 16 * k + 8 * l, &q, 8);
         }
     }
 }

@@ -30,6 +30,9 @@
 #define DT_CODE_GPA 0x50000u      /* the batch's code, up to DT_CODE_MAX bytes */
 #define DT_CODE_MAX 0xb0000u
 #define DT_TABLES_GPA 0x100000u   /* vx_vcpu_set_mode()'s tables */
+#define DT_FPU_GPA 0x180000u      /* 64-bit mode: per slot an FXSAVE image to load, one saved */
+#define DT_FPU_SLOT 0x400u
+#define DT_FPU_SAVE 0x200u
 #define DT_RAM_SIZE 0x200000u
 #define DT_PORT 0x99              /* the unclaimed port of the final `out` */
 
@@ -188,6 +191,12 @@ bool dt_validate(struct seq *s);
 
 /* The data page's initial contents. */
 void dt_fill_page(uint64_t seed, uint8_t page[4096]);
+
+/* The initial x87/SSE state (an FXSAVE image) of a 64-bit sequence: random
+ * XMM lanes and x87 registers (normal, zero, denormal, infinite, NaN
+ * values), random tags and TOP, random rounding, precision, DAZ and FZ,
+ * every exception masked. */
+void dt_fill_fpu(uint64_t seed, uint8_t img[512]);
 
 /* Place an instance's bytes at guest address addr for a sequence whose data
  * page is page_base: copy and apply its relocations. */

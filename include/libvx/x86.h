@@ -60,6 +60,47 @@ VX_API int vx_vcpu_set_sregs(vx_vcpu *v, const vx_x86_sregs *s);
 VX_API int vx_vcpu_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value);
 VX_API int vx_vcpu_set_msr(vx_vcpu *v, uint32_t index, uint64_t value);
 
+/* x87, MMX and SSE state, laid out as FXSAVE stores it (64-bit format),
+ * after the ABI's leading size field:
+ *   fcw, fsw    x87 control and status words (TOP is fsw bits 13:11)
+ *   ftw         the abridged tag byte: bit n set = physical register n
+ *               holds a value (FXSAVE's format, not FSTENV's two-bit tags)
+ *   fop         the last x87 instruction's opcode (11 bits)
+ *   fip, fdp    its offset and its memory operand's offset
+ *   mxcsr       SSE control and status; mxcsr_mask the bits it may hold
+ *               (filled by get, ignored by set)
+ *   st[i]       ST(i), the 80-bit value in bytes 0..9 (10..15 zero);
+ *               physical register (TOP + i) & 7, whose low 64 bits are
+ *               MMX register mm((TOP + i) & 7)
+ *   xmm[n]      XMM0..XMM15, little-endian
+ * The same on every accelerator (kvm: KVM_GET_FPU/KVM_SET_FPU). */
+typedef struct vx_x86_fpu {
+    size_t size; /* sizeof(vx_x86_fpu), set by the caller */
+    uint16_t fcw, fsw;
+    uint8_t ftw, reserved0;
+    uint16_t fop;
+    uint64_t fip, fdp;
+    uint32_t mxcsr, mxcsr_mask;
+    uint8_t st[8][16];
+    uint8_t xmm[16][16];
+} vx_x86_fpu;
+
+/* Read or write the x87/MMX/SSE state. f->size must be at least
+ * sizeof(vx_x86_fpu) (else VX_EINVAL). Setting an MXCSR with bits outside
+ * 0xffff (which the CPU would fault on) is VX_EINVAL. Errors as for
+ * vx_vcpu_get_regs(). */
+VX_API int vx_vcpu_get_fpu(vx_vcpu *v, vx_x86_fpu *f);
+VX_API int vx_vcpu_set_fpu(vx_vcpu *v, const vx_x86_fpu *f);
+
+/* The CPU tcg presents (CPUID): GenuineIntel family 6 model 0x3a, brand
+ * "libvx tcg x86-64"; leaf 1 EDX fpu pse tsc pae cx8 cmov clflush mmx fxsr
+ * sse sse2, ECX cx16 popcnt; 0x80000001 EDX nx pdpe1gb lm, ECX lahf_lm abm.
+ * Every instruction of what it advertises is implemented (x87 with
+ * fcmov/fcomi, MMX, SSE, SSE2, fxsave/fxrstor), with CR0.EM/TS/MP/NE and
+ * CR4.OSFXSR/OSXMMEXCPT honoured (#UD, #NM, #MF, #XM); nothing of SSE3 or
+ * later, AVX or XSAVE is advertised. Under kvm, CPUID is the host's as KVM
+ * supports it. */
+
 typedef enum vx_cpu_mode {
     VX_MODE_REAL = 1,   /* 16-bit real mode, all segments 0 */
     VX_MODE_PROT32 = 2, /* 32-bit flat protected mode, no paging */

@@ -561,6 +561,83 @@ struct one_msr {
     struct kvm_msr_entry entry;
 };
 
+/* The x87/SSE state goes through KVM_GET_XSAVE/KVM_SET_XSAVE, whose first
+ * 512 bytes are the FXSAVE layout: KVM_GET_FPU/KVM_SET_FPU would do, but
+ * some KVMs (kvm_pvm here) neither report nor take MXCSR through them. A
+ * KVM without KVM_CAP_XSAVE gets KVM_GET_FPU/KVM_SET_FPU. */
+static int kvm_get_fpu(vx_vcpu *v, vx_x86_fpu *f)
+{
+    struct kvm_vcpu *k = v->accel;
+    struct kvm_xsave xs;
+    if (ioctl(k->fd, KVM_GET_XSAVE, &xs) == 0) {
+        const uint8_t *img = (const uint8_t *)xs.region;
+        memcpy(&f->fcw, img, 2);
+        memcpy(&f->fsw, img + 2, 2);
+        f->ftw = img[4];
+        memcpy(&f->fop, img + 6, 2);
+        memcpy(&f->fip, img + 8, 8);
+        memcpy(&f->fdp, img + 16, 8);
+        memcpy(&f->mxcsr, img + 24, 4);
+        memcpy(&f->mxcsr_mask, img + 28, 4);
+        if (!f->mxcsr_mask)
+            f->mxcsr_mask = 0xffbf; /* the SDM's default: no DAZ */
+        memcpy(f->st, img + 32, sizeof f->st);
+        memcpy(f->xmm, img + 160, sizeof f->xmm);
+        return 0;
+    }
+    struct kvm_fpu kf;
+    if (ioctl(k->fd, KVM_GET_FPU, &kf) < 0)
+        return ioctl_error("KVM_GET_FPU");
+    f->fcw = kf.fcw;
+    f->fsw = kf.fsw;
+    f->ftw = kf.ftwx;
+    f->fop = kf.last_opcode;
+    f->fip = kf.last_ip;
+    f->fdp = kf.last_dp;
+    f->mxcsr = kf.mxcsr;
+    f->mxcsr_mask = 0xffff;
+    memcpy(f->st, kf.fpr, sizeof f->st);
+    memcpy(f->xmm, kf.xmm, sizeof f->xmm);
+    return 0;
+}
+
+static int kvm_set_fpu(vx_vcpu *v, const vx_x86_fpu *f)
+{
+    struct kvm_vcpu *k = v->accel;
+    struct kvm_xsave xs;
+    if (ioctl(k->fd, KVM_GET_XSAVE, &xs) == 0) {
+        uint8_t *img = (uint8_t *)xs.region;
+        memcpy(img, &f->fcw, 2);
+        memcpy(img + 2, &f->fsw, 2);
+        img[4] = f->ftw;
+        memcpy(img + 6, &f->fop, 2);
+        memcpy(img + 8, &f->fip, 8);
+        memcpy(img + 16, &f->fdp, 8);
+        memcpy(img + 24, &f->mxcsr, 4);
+        memcpy(img + 32, f->st, sizeof f->st);
+        memcpy(img + 160, f->xmm, sizeof f->xmm);
+        img[512] |= 3; /* XSTATE_BV: x87 and SSE state are in the image */
+        if (ioctl(k->fd, KVM_SET_XSAVE, &xs) < 0)
+            return vxi_error(VX_EINVAL, "KVM_SET_XSAVE refused the x87/SSE state: %s",
+                             strerror(errno));
+        return 0;
+    }
+    struct kvm_fpu kf;
+    memset(&kf, 0, sizeof kf);
+    kf.fcw = f->fcw;
+    kf.fsw = f->fsw;
+    kf.ftwx = f->ftw;
+    kf.last_opcode = f->fop;
+    kf.last_ip = f->fip;
+    kf.last_dp = f->fdp;
+    kf.mxcsr = f->mxcsr;
+    memcpy(kf.fpr, f->st, sizeof kf.fpr);
+    memcpy(kf.xmm, f->xmm, sizeof kf.xmm);
+    if (ioctl(k->fd, KVM_SET_FPU, &kf) < 0)
+        return ioctl_error("KVM_SET_FPU");
+    return 0;
+}
+
 static int kvm_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value)
 {
     struct kvm_vcpu *k = v->accel;
@@ -833,6 +910,8 @@ const struct vx_accel_ops vx_kvm_ops = {
     .set_regs = kvm_set_regs,
     .get_sregs = kvm_get_sregs,
     .set_sregs = kvm_set_sregs,
+    .get_fpu = kvm_get_fpu,
+    .set_fpu = kvm_set_fpu,
     .get_msr = kvm_get_msr,
     .set_msr = kvm_set_msr,
     .run = kvm_run,

@@ -1014,6 +1014,42 @@ static int tcg_set_sregs(vx_vcpu *v, const vx_x86_sregs *s)
     return 0;
 }
 
+/* x87/SSE state through the FXSAVE image the CPU model already makes. */
+static int tcg_get_fpu(vx_vcpu *v, vx_x86_fpu *f)
+{
+    struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
+    uint8_t img[512];
+    x86_fpu_to_fxsave(&c->fpu, img, 1);
+    memcpy(&f->fcw, img, 2);
+    memcpy(&f->fsw, img + 2, 2);
+    f->ftw = img[4];
+    memcpy(&f->fop, img + 6, 2);
+    memcpy(&f->fip, img + 8, 8);
+    memcpy(&f->fdp, img + 16, 8);
+    memcpy(&f->mxcsr, img + 24, 4);
+    memcpy(&f->mxcsr_mask, img + 28, 4);
+    memcpy(f->st, img + 32, sizeof f->st);
+    memcpy(f->xmm, img + 160, sizeof f->xmm);
+    return 0;
+}
+
+static int tcg_set_fpu(vx_vcpu *v, const vx_x86_fpu *f)
+{
+    struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
+    uint8_t img[512] = { 0 };
+    memcpy(img, &f->fcw, 2);
+    memcpy(img + 2, &f->fsw, 2);
+    img[4] = f->ftw;
+    memcpy(img + 6, &f->fop, 2);
+    memcpy(img + 8, &f->fip, 8);
+    memcpy(img + 16, &f->fdp, 8);
+    memcpy(img + 24, &f->mxcsr, 4);
+    memcpy(img + 32, f->st, sizeof f->st);
+    memcpy(img + 160, f->xmm, sizeof f->xmm);
+    x86_fpu_from_fxsave(&c->fpu, img, 1);
+    return 0;
+}
+
 static int tcg_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value)
 {
     struct x86_cpu *c = &((struct tcg_vcpu *)v->accel)->cpu;
@@ -1078,6 +1114,8 @@ const struct vx_accel_ops vx_tcg_ops = {
     .set_regs = tcg_set_regs,
     .get_sregs = tcg_get_sregs,
     .set_sregs = tcg_set_sregs,
+    .get_fpu = tcg_get_fpu,
+    .set_fpu = tcg_set_fpu,
     .get_msr = tcg_get_msr,
     .set_msr = tcg_set_msr,
     .run = tcg_run,

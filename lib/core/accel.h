@@ -41,6 +41,9 @@ struct vx_accel_ops {
     int (*set_regs)(vx_vcpu *v, const vx_x86_regs *r);
     int (*get_sregs)(vx_vcpu *v, vx_x86_sregs *s);
     int (*set_sregs)(vx_vcpu *v, const vx_x86_sregs *s);
+    /* x87/MMX/SSE state; size already checked, MXCSR validated for set. */
+    int (*get_fpu)(vx_vcpu *v, vx_x86_fpu *f);
+    int (*set_fpu)(vx_vcpu *v, const vx_x86_fpu *f);
     int (*get_msr)(vx_vcpu *v, uint32_t index, uint64_t *value);
     int (*set_msr)(vx_vcpu *v, uint32_t index, uint64_t value);
 

@@ -61,6 +61,39 @@ VX_API int vx_vcpu_set_sregs(vx_vcpu *v, const vx_x86_sregs *s)
     return rc ? rc : v->machine->ops->set_sregs(v, s);
 }
 
+static int check_fpu(vx_vcpu *v, const vx_x86_fpu *f, const char *fn)
+{
+    int rc = check_vcpu(v, f, fn);
+    if (rc)
+        return rc;
+    if (f->size < sizeof *f)
+        return vxi_error(VX_EINVAL, "%s: vx_x86_fpu.size is %zu, expected at least %zu (set it "
+                         "to sizeof(vx_x86_fpu))", fn, f->size, sizeof *f);
+    return 0;
+}
+
+VX_API int vx_vcpu_get_fpu(vx_vcpu *v, vx_x86_fpu *f)
+{
+    int rc = check_fpu(v, f, "vx_vcpu_get_fpu");
+    if (rc)
+        return rc;
+    size_t size = f->size;
+    memset(f, 0, sizeof *f);
+    f->size = size;
+    return v->machine->ops->get_fpu(v, f);
+}
+
+VX_API int vx_vcpu_set_fpu(vx_vcpu *v, const vx_x86_fpu *f)
+{
+    int rc = check_fpu(v, f, "vx_vcpu_set_fpu");
+    if (rc)
+        return rc;
+    if (f->mxcsr & ~0xffffu)
+        return vxi_error(VX_EINVAL, "vx_vcpu_set_fpu: MXCSR 0x%x has reserved bits set (the "
+                         "CPU allows 0xffff)", f->mxcsr);
+    return v->machine->ops->set_fpu(v, f);
+}
+
 VX_API int vx_vcpu_get_msr(vx_vcpu *v, uint32_t index, uint64_t *value)
 {
     int rc = check_vcpu(v, value, "vx_vcpu_get_msr");

@@ -121,7 +121,7 @@ class ExitStruct(Structure):
 
 # The x86 register structures are public (libvx.x86 gives them methods);
 # they are declared there and imported here only for the prototypes.
-from .x86 import DTable, Regs, Segment, Sregs  # noqa: E402
+from .x86 import DTable, Fpu, Regs, Segment, Sregs  # noqa: E402
 
 STRUCTS: Dict[str, Any] = {
     "vx_machine_opts": MachineOpts,
@@ -131,6 +131,7 @@ STRUCTS: Dict[str, Any] = {
     "vx_x86_segment": Segment,
     "vx_x86_dtable": DTable,
     "vx_x86_sregs": Sregs,
+    "vx_x86_fpu": Fpu,
 }
 
 # ---------------------------------------------------------------------------
@@ -181,6 +182,8 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "vx_vcpu_set_regs": (c_int, [c_void_p, _P(Regs)]),
     "vx_vcpu_get_sregs": (c_int, [c_void_p, _P(Sregs)]),
     "vx_vcpu_set_sregs": (c_int, [c_void_p, _P(Sregs)]),
+    "vx_vcpu_get_fpu": (c_int, [c_void_p, _P(Fpu)]),
+    "vx_vcpu_set_fpu": (c_int, [c_void_p, _P(Fpu)]),
     "vx_vcpu_get_msr": (c_int, [c_void_p, c_uint32, _P(c_uint64)]),
     "vx_vcpu_translate": (c_int, [c_void_p, c_uint64, _P(c_uint64)]),
     "vx_vcpu_set_msr": (c_int, [c_void_p, c_uint32, c_uint64]),

@@ -18,6 +18,7 @@ from .x86 import (
     SEGMENT_FIELDS,
     SEGMENT_NAMES,
     DTable,
+    Fpu,
     Mode,
     Regs,
     Segment,
@@ -538,6 +539,23 @@ class Vcpu:
         if rc:
             raise from_call(rc, "vx_vcpu_get_sregs")
         return s
+
+    def get_fpu(self) -> Fpu:
+        """The x87/MMX/SSE state, as an :class:`libvx.x86.Fpu` snapshot."""
+        f = Fpu()
+        f.size = ctypes.sizeof(Fpu)
+        rc = self._L.vx_vcpu_get_fpu(self._handle(), ctypes.byref(f))
+        if rc:
+            raise from_call(rc, "vx_vcpu_get_fpu")
+        return f
+
+    def set_fpu(self, fpu: Fpu) -> None:
+        """Write the x87/MMX/SSE state (an :class:`libvx.x86.Fpu`, typically
+        from :meth:`get_fpu`)."""
+        fpu.size = ctypes.sizeof(Fpu)
+        rc = self._L.vx_vcpu_set_fpu(self._handle(), ctypes.byref(fpu))
+        if rc:
+            raise from_call(rc, "vx_vcpu_set_fpu")
 
     def set_sregs(self, sregs: Union[Sregs, Mapping[str, Any], None] = None, **fields: Any) -> None:
         """Write the system registers: a whole :class:`Sregs`, or only some

@@ -21,7 +21,7 @@ takes its two's complement (``rax = -1`` is ``0xffffffffffffffff``).
 from __future__ import annotations
 
 import enum
-from ctypes import Structure, c_uint8, c_uint16, c_uint32, c_uint64
+from ctypes import Structure, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64
 from typing import Any, Dict
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Segment",
     "DTable",
     "Sregs",
+    "Fpu",
     "Mode",
     "REG_NAMES",
     "SEGMENT_NAMES",
@@ -180,6 +181,32 @@ class Sregs(_Snapshot):
         parts = [f"{n}.selector={getattr(self, n).selector:#x}" for n in ("cs", "ss")]
         parts += [f"{n}={getattr(self, n):#x}" for n in ("cr0", "cr3", "cr4", "efer")]
         return f"Sregs({' '.join(parts)} ...)"
+
+
+class Fpu(Structure):
+    """x87/MMX/SSE state (vx_x86_fpu), in the FXSAVE layout: fcw, fsw, ftw
+    (the abridged tag byte), fop, fip, fdp, mxcsr, mxcsr_mask, st (8 x 16
+    bytes, ST(0)..ST(7), 80-bit values in bytes 0..9) and xmm (16 x 16
+    bytes). ``size`` is filled in by the binding."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("fcw", c_uint16),
+        ("fsw", c_uint16),
+        ("ftw", c_uint8),
+        ("reserved0", c_uint8),
+        ("fop", c_uint16),
+        ("fip", c_uint64),
+        ("fdp", c_uint64),
+        ("mxcsr", c_uint32),
+        ("mxcsr_mask", c_uint32),
+        ("st", (c_uint8 * 16) * 8),
+        ("xmm", (c_uint8 * 16) * 16),
+    ]
+
+    def xmm_bytes(self, n: int) -> bytes:
+        """XMM register n as 16 little-endian bytes."""
+        return bytes(self.xmm[n])
 
 
 class Mode(enum.IntEnum):

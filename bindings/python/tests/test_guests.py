@@ -721,6 +721,18 @@ class Guests(GuestMixin):
             self.assertEqual(m.vcpu.regs.rip, G.CODE_GPA + 0x11, mode)
             m.close()
 
+    def test_fpu_roundtrip(self):
+        m = self.setup_guest(G.HLT, "long64")
+        f = m.vcpu.get_fpu()
+        self.assertEqual((f.fcw, f.mxcsr), (0x37F, 0x1F80))
+        f.mxcsr = 0x9FC0
+        f.xmm[3][0] = 0x5A
+        m.vcpu.set_fpu(f)
+        g = m.vcpu.get_fpu()
+        self.assertEqual(g.mxcsr, 0x9FC0)
+        self.assertEqual(g.xmm_bytes(3)[0], 0x5A)
+        m.close()
+
     def test_sregs_real(self):
         m = self.setup_guest(G.SREGS16, "real")
         m.write(0x20000, b"\x34\x12")

@@ -73,5 +73,6 @@ void x86_cpu_reset(struct x86_cpu *c)
     c->msr.misc_enable = 1; /* fast strings */
     c->shadow_rip = ~0ull;
     c->nmi_blocked = false;
+    x86_fpu_reset(&c->fpu);
     x86_update_mode(c);
 }

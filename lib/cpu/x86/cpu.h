@@ -19,6 +19,7 @@
 
 #include <libvx/x86.h>
 
+#include "cpu/x86/fpu.h"
 #include "mmu/tlb.h"
 
 /* General registers, in encoding order. */
@@ -205,6 +206,8 @@ struct x86_cpu {
     struct vx_tlb tlb;
     const struct x86_mem_ops *mem;
     void *opaque; /* the accelerator's */
+
+    struct x86_fpu fpu; /* x87, MMX, SSE (fpu.h); last: the hot state stays together */
 };
 
 /* ---- registers ------------------------------------------------------------ */

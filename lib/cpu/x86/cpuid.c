@@ -30,7 +30,11 @@ void x86_cpuid(const struct x86_cpu *c, uint32_t leaf, uint32_t subleaf, uint32_
         out[0] = (6u << 8) | (0x3u << 16) | (0xau << 4) | 9; /* family 6, model 0x3a */
         out[1] = (c->apic_id << 24) | (8u << 8); /* APIC id; clflush line 64 bytes */
         out[2] = BIT(13) | BIT(23);                              /* cx16 popcnt */
-        out[3] = BIT(3) | BIT(4) | BIT(6) | BIT(8) | BIT(15);    /* pse tsc pae cx8 cmov */
+        /* fpu pse tsc pae cx8 cmov clflush mmx fxsr sse sse2: ops_fpu.c and
+         * ops_sse.c implement every instruction of these (and fisttp of SSE3,
+         * which is not advertised: SSE3 is not complete) */
+        out[3] = BIT(0) | BIT(3) | BIT(4) | BIT(6) | BIT(8) | BIT(15) | BIT(19) | BIT(23) |
+                 BIT(24) | BIT(25) | BIT(26);
         return;
     case 0x80000000:
         out[0] = 0x80000008;

@@ -33,7 +33,9 @@ enum {
     D_FAR = 1u << 15,    /* ptr16:16/32: offset then selector */
     D_MEMONLY = 1u << 16, /* r/m must be memory, else #UD */
     D_OP16 = 1u << 17,   /* operand is 16 bits whatever the prefixes (sreg moves to memory) */
-    D_REGONLY = 1u << 18, /* ModRM's mod is ignored: always the register form (mov cr/dr) */
+    D_GROUP16 = 1u << 18, /* with D_GROUP: 16 members, 8..15 for register forms (mod 3) */
+    D_SSE = 1u << 19,    /* the mandatory prefix picks one of four entries: none, 66, f3, f2 */
+    D_REGONLY = 1u << 20, /* ModRM's mod is ignored: always the register form (mov cr/dr) */
 };
 
 struct opdesc {
@@ -95,6 +97,46 @@ static const struct opdesc grp11_b[8] = { OP(op_mov_rm_imm, D_IMM8) };
 static const struct opdesc grp11_v[8] = { OP(op_mov_rm_imm, D_IMMZ) };
 static const struct opdesc grp1a[8] = { OP(op_pop_rm, D_DEF64) };
 
+/* ---- x87 (d8-df): memory forms by ModRM.reg, then register forms -------- */
+
+#define X(f) OP(f, 0)
+static const struct opdesc x87[8][16] = {
+    /* d8 */ { X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_com_m), X(op_fpu_com_m),
+               X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m),
+               X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_com_r), X(op_fpu_com_r),
+               X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_arith_r) },
+    /* d9 */ { X(op_fpu_ld_m), NONE, X(op_fpu_st_m), X(op_fpu_st_m),
+               X(op_fpu_env), X(op_fpu_env), X(op_fpu_env), X(op_fpu_env),
+               X(op_fpu_ld_r), X(op_fpu_fxch), X(op_fpu_d9), X(op_fpu_st_r),
+               X(op_fpu_d9), X(op_fpu_d9), X(op_fpu_d9), X(op_fpu_d9) },
+    /* da */ { X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_com_m), X(op_fpu_com_m),
+               X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m),
+               X(op_fpu_fcmov), X(op_fpu_fcmov), X(op_fpu_fcmov), X(op_fpu_fcmov),
+               NONE, X(op_fpu_com_r), NONE, NONE },
+    /* db */ { X(op_fpu_ld_m), X(op_fpu_st_m), X(op_fpu_st_m), X(op_fpu_st_m),
+               NONE, X(op_fpu_ld_m), NONE, X(op_fpu_st_m),
+               X(op_fpu_fcmov), X(op_fpu_fcmov), X(op_fpu_fcmov), X(op_fpu_fcmov),
+               X(op_fpu_db), X(op_fpu_comi), X(op_fpu_comi), NONE },
+    /* dc */ { X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_com_m), X(op_fpu_com_m),
+               X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m),
+               X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_com_r), X(op_fpu_com_r),
+               X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_arith_r) },
+    /* dd */ { X(op_fpu_ld_m), X(op_fpu_st_m), X(op_fpu_st_m), X(op_fpu_st_m),
+               X(op_fpu_env), NONE, X(op_fpu_env), X(op_fpu_env),
+               X(op_fpu_ffree), X(op_fpu_fxch), X(op_fpu_st_r), X(op_fpu_st_r),
+               X(op_fpu_com_r), X(op_fpu_com_r), NONE, NONE },
+    /* de */ { X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_com_m), X(op_fpu_com_m),
+               X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m), X(op_fpu_arith_m),
+               X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_com_r), X(op_fpu_com_r),
+               X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_arith_r), X(op_fpu_arith_r) },
+    /* df */ { X(op_fpu_ld_m), X(op_fpu_st_m), X(op_fpu_st_m), X(op_fpu_st_m),
+               X(op_fpu_ld_m), X(op_fpu_ld_m), X(op_fpu_st_m), X(op_fpu_st_m),
+               X(op_fpu_ffree), X(op_fpu_fxch), X(op_fpu_st_r), X(op_fpu_st_r),
+               X(op_fpu_env), X(op_fpu_comi), X(op_fpu_comi), NONE },
+};
+#undef X
+#define X87(k) { NULL, D_GROUP | D_GROUP16 | D_MODRM, x87[k] }
+
 /* ---- the one-byte map ------------------------------------------------- */
 
 #define ALU_ROW                                                                       \
@@ -154,7 +196,7 @@ static const struct opdesc map1[256] = {
     OP(op_xchg_a_r, D_REGOP), OP(op_xchg_a_r, D_REGOP), OP(op_xchg_a_r, D_REGOP),
     OP(op_xchg_a_r, D_REGOP), OP(op_xchg_a_r, D_REGOP),
     /* 98 */ OP(op_cbw, 0), OP(op_cwd, 0), OP(op_call_far, D_FAR | D_INV64),
-    OP(op_nop, 0) /* fwait */, OP(op_pushf, D_DEF64), OP(op_popf, D_DEF64), OP(op_sahf, 0),
+    OP(op_fwait, 0), OP(op_pushf, D_DEF64), OP(op_popf, D_DEF64), OP(op_sahf, 0),
     OP(op_lahf, 0),
     /* a0 */ OP(op_mov_a_moffs, D_BYTE | D_MOFFS), OP(op_mov_a_moffs, D_MOFFS),
     OP(op_mov_moffs_a, D_BYTE | D_MOFFS), OP(op_mov_moffs_a, D_MOFFS),
@@ -179,7 +221,7 @@ static const struct opdesc map1[256] = {
     /* d0 */ GRP(grp2, D_BYTE), GRP(grp2, 0), GRP(grp2, D_BYTE), GRP(grp2, 0),
     OP(op_bcd, D_IMM8 | D_INV64), OP(op_bcd, D_IMM8 | D_INV64), OP(op_salc, D_INV64),
     OP(op_xlat, 0),
-    /* d8 */ NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, /* x87: part 2 */
+    /* d8 */ X87(0), X87(1), X87(2), X87(3), X87(4), X87(5), X87(6), X87(7),
     /* e0 */ OP(op_loop, D_IMM8 | D_SX | D_FORCE64), OP(op_loop, D_IMM8 | D_SX | D_FORCE64),
     OP(op_loop, D_IMM8 | D_SX | D_FORCE64), OP(op_jcxz, D_IMM8 | D_SX | D_FORCE64),
     OP(op_in, D_BYTE | D_IMM8), OP(op_in, D_IMM8), OP(op_out, D_BYTE | D_IMM8),
@@ -201,12 +243,96 @@ static const struct opdesc map1[256] = {
 #define HINT OP(op_nop, D_MODRM)
 #define BSWAP OP(op_bswap, D_REGOP)
 
+/* SSE and MMX: one entry per mandatory prefix (none, 66, f3, f2); a 66 that
+ * selects an entry does not change the operand size. */
+#define SSE(a, b, c, d) { NULL, D_SSE | D_MODRM, (const struct opdesc[4]){ a, b, c, d } }
+#define S(f) OP(f, D_MODRM)
+#define SI(f) OP(f, D_MODRM | D_IMM8)
+#define SN { NULL, D_MODRM, NULL }
+#define SNP(f) SSE(S(f), SN, SN, SN)       /* no prefix only */
+#define SMX(f) SSE(S(f), S(f), SN, SN)     /* MMX (none) and XMM (66) */
+#define SX(f) SSE(SN, S(f), SN, SN)        /* 66 only */
+#define SPS(f) SSE(S(f), S(f), S(f), S(f))       /* ps pd ss sd */
+
+static const struct opdesc grp12_13_14[16] = {
+    NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE,
+    NONE, NONE, SI(op_sse_shift_imm), SI(op_sse_shift_imm), SI(op_sse_shift_imm),
+    SI(op_sse_shift_imm), SI(op_sse_shift_imm), SI(op_sse_shift_imm),
+};
+#define SHIFT_IMM { NULL, D_MODRM | D_GROUP | D_GROUP16, grp12_13_14 }
+
+static const struct opdesc grp15[16] = {
+    OP(op_fxsave, 0), OP(op_fxrstor, 0), OP(op_ldmxcsr, 0), OP(op_stmxcsr, 0),
+    NONE, NONE, NONE, OP(op_clflush, 0),
+    NONE, NONE, NONE, NONE, NONE, OP(op_fence, 0), OP(op_fence, 0), OP(op_fence, 0),
+};
+
+#define GRP15 { NULL, D_MODRM | D_GROUP | D_GROUP16, grp15 }
+
 static const struct opdesc map2[256] = {
     [0x00] = OP(op_grp6, D_MODRM), [0x01] = OP(op_grp7, D_MODRM),
     [0x02] = OP(op_lar_lsl, D_MODRM), [0x03] = OP(op_lar_lsl, D_MODRM),
     [0x05] = OP(op_syscall, 0), [0x06] = OP(op_clts, 0), [0x07] = OP(op_sysret, 0),
     [0x08] = OP(op_invd, 0), [0x09] = OP(op_invd, 0),
     [0x0b] = OP(op_ud, 0),
+    [0x10] = SPS(op_sse_mov), [0x11] = SPS(op_sse_mov),
+    [0x12] = SSE(S(op_sse_movhl), S(op_sse_movhl), SN, SN),
+    [0x13] = SSE(S(op_sse_movhl), S(op_sse_movhl), SN, SN),
+    [0x14] = SMX(op_shufp), [0x15] = SMX(op_shufp),
+    [0x16] = SSE(S(op_sse_movhl), S(op_sse_movhl), SN, SN),
+    [0x17] = SSE(S(op_sse_movhl), S(op_sse_movhl), SN, SN),
+    [0x28] = SMX(op_sse_mov), [0x29] = SMX(op_sse_mov),
+    [0x2a] = SPS(op_sse_cvt), [0x2b] = SMX(op_sse_mov),
+    [0x2c] = SPS(op_sse_cvt), [0x2d] = SPS(op_sse_cvt),
+    [0x2e] = SMX(op_sse_comi), [0x2f] = SMX(op_sse_comi),
+    [0x50] = SMX(op_movmsk),
+    [0x51] = SPS(op_sse_fp), [0x52] = SPS(op_sse_fp), [0x53] = SPS(op_sse_fp),
+    [0x54] = SMX(op_sse_int), [0x55] = SMX(op_sse_int), [0x56] = SMX(op_sse_int),
+    [0x57] = SMX(op_sse_int),
+    [0x58] = SPS(op_sse_fp), [0x59] = SPS(op_sse_fp), [0x5a] = SPS(op_sse_cvt),
+    [0x5b] = SSE(S(op_sse_cvt), S(op_sse_cvt), S(op_sse_cvt), SN),
+    [0x5c] = SPS(op_sse_fp), [0x5d] = SPS(op_sse_fp), [0x5e] = SPS(op_sse_fp),
+    [0x5f] = SPS(op_sse_fp),
+    [0x60] = SMX(op_sse_int), [0x61] = SMX(op_sse_int), [0x62] = SMX(op_sse_int),
+    [0x63] = SMX(op_sse_int), [0x64] = SMX(op_sse_int), [0x65] = SMX(op_sse_int),
+    [0x66] = SMX(op_sse_int), [0x67] = SMX(op_sse_int), [0x68] = SMX(op_sse_int),
+    [0x69] = SMX(op_sse_int), [0x6a] = SMX(op_sse_int), [0x6b] = SMX(op_sse_int),
+    [0x6c] = SX(op_sse_int), [0x6d] = SX(op_sse_int),
+    [0x6e] = SMX(op_sse_movq),
+    [0x6f] = SSE(S(op_sse_movq), S(op_sse_mov), S(op_sse_mov), SN),
+    [0x70] = SSE(SI(op_pshuf), SI(op_pshuf), SI(op_pshuf), SI(op_pshuf)),
+    [0x71] = SSE(SHIFT_IMM, SHIFT_IMM, SN, SN),
+    [0x72] = SSE(SHIFT_IMM, SHIFT_IMM, SN, SN),
+    [0x73] = SSE(SHIFT_IMM, SHIFT_IMM, SN, SN),
+    [0x74] = SMX(op_sse_int), [0x75] = SMX(op_sse_int), [0x76] = SMX(op_sse_int),
+    [0x77] = SNP(op_emms),
+    [0x7e] = SSE(S(op_sse_movq), S(op_sse_movq), S(op_sse_movq), SN),
+    [0x7f] = SSE(S(op_sse_movq), S(op_sse_mov), S(op_sse_mov), SN),
+    [0xae] = SSE(GRP15, SN, SN, SN),
+    [0xc2] = SSE(SI(op_sse_cmp), SI(op_sse_cmp), SI(op_sse_cmp), SI(op_sse_cmp)),
+    [0xc3] = SNP(op_movnti),
+    [0xc4] = SSE(SI(op_pinsrw), SI(op_pinsrw), SN, SN),
+    [0xc5] = SSE(SI(op_pextrw), SI(op_pextrw), SN, SN),
+    [0xc6] = SSE(SI(op_shufp), SI(op_shufp), SN, SN),
+    [0xd1] = SMX(op_sse_int), [0xd2] = SMX(op_sse_int), [0xd3] = SMX(op_sse_int),
+    [0xd4] = SMX(op_sse_int), [0xd5] = SMX(op_sse_int), [0xd6] = SSE(SN, S(op_sse_movq), S(op_sse_movq), S(op_sse_movq)),
+    [0xd7] = SMX(op_movmsk),
+    [0xd8] = SMX(op_sse_int), [0xd9] = SMX(op_sse_int), [0xda] = SMX(op_sse_int),
+    [0xdb] = SMX(op_sse_int), [0xdc] = SMX(op_sse_int), [0xdd] = SMX(op_sse_int),
+    [0xde] = SMX(op_sse_int), [0xdf] = SMX(op_sse_int),
+    [0xe0] = SMX(op_sse_int), [0xe1] = SMX(op_sse_int), [0xe2] = SMX(op_sse_int),
+    [0xe3] = SMX(op_sse_int), [0xe4] = SMX(op_sse_int), [0xe5] = SMX(op_sse_int),
+    [0xe6] = SSE(SN, S(op_sse_cvt), S(op_sse_cvt), S(op_sse_cvt)),
+    [0xe7] = SSE(S(op_sse_movq), S(op_sse_mov), SN, SN),
+    [0xe8] = SMX(op_sse_int), [0xe9] = SMX(op_sse_int), [0xea] = SMX(op_sse_int),
+    [0xeb] = SMX(op_sse_int), [0xec] = SMX(op_sse_int), [0xed] = SMX(op_sse_int),
+    [0xee] = SMX(op_sse_int), [0xef] = SMX(op_sse_int),
+    [0xf1] = SMX(op_sse_int), [0xf2] = SMX(op_sse_int), [0xf3] = SMX(op_sse_int),
+    [0xf4] = SMX(op_sse_int), [0xf5] = SMX(op_sse_int), [0xf6] = SMX(op_sse_int),
+    [0xf7] = SMX(op_maskmov),
+    [0xf8] = SMX(op_sse_int), [0xf9] = SMX(op_sse_int), [0xfa] = SMX(op_sse_int),
+    [0xfb] = SMX(op_sse_int), [0xfc] = SMX(op_sse_int), [0xfd] = SMX(op_sse_int),
+    [0xfe] = SMX(op_sse_int),
     [0x0d] = HINT, /* prefetchw */
     [0x18] = HINT, [0x19] = HINT, [0x1a] = HINT, [0x1b] = HINT,
     [0x1c] = HINT, [0x1d] = HINT, [0x1e] = HINT, [0x1f] = HINT,
@@ -332,6 +458,10 @@ prefixes_done:
             return k.pos > X86_MAX_INSN ? -1 : 0;
         i.opcode = (uint16_t)(0x0f00 | op2);
         d = &map2[op2];
+        if (d->flags & D_SSE) {
+            static const struct opdesc sse_ud = SN;
+            d = i.lock ? &sse_ud : &d->group[i.rep == 0xf3 ? 2 : i.rep == 0xf2 ? 3 : osz];
+        }
     } else {
         i.opcode = op;
         d = &map1[op];
@@ -360,9 +490,12 @@ prefixes_done:
         if (k.short_)
             return k.pos > X86_MAX_INSN ? -1 : 0;
         if (flags & D_GROUP) {
-            const struct opdesc *m = &d->group[(modrm >> 3) & 7];
-            flags = (flags & ~D_GROUP) | m->flags;
-            d = m;
+            unsigned g = (modrm >> 3) & 7;
+            if (flags & D_GROUP16)
+                g += modrm >= 0xc0 ? 8 : 0;
+            const struct opdesc *m = &d->group[g];
+            flags = (flags & ~(D_GROUP | D_GROUP16)) | m->flags;
+            d = i.lock && (d->flags & D_GROUP16) ? NULL : m; /* no lock on x87/SSE */
         }
     }
     if (mode64 && (flags & D_FORCE64))
@@ -435,7 +568,7 @@ prefixes_done:
         i.sub = (uint8_t)(i.opcode & 0xf); /* conditions of jcc and friends */
     }
     if ((i.opcode & 0xfff0) == 0x0f40 || (i.opcode & 0xfff0) == 0x0f80 ||
-        (i.opcode & 0xfff0) == 0x0f90 || (i.opcode & 0xf0) == 0x70)
+        (i.opcode & 0xfff0) == 0x0f90 || (i.opcode & 0xfff0) == 0x70)
         i.sub = (uint8_t)(i.opcode & 0xf);
     /* In 64-bit mode CS, DS, ES and SS overrides are ignored. */
     if (seg_override != S_NONE && !(mode64 && seg_override < S_FS))

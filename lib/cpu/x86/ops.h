@@ -140,6 +140,53 @@ X86_OP(op_msr);        /* 0f 30 wrmsr, 0f 32 rdmsr */
 X86_OP(op_sysenter);   /* 0f 34 */
 X86_OP(op_sysexit);    /* 0f 35 */
 
+/* ops_fpu.c: x87 (d8-df by ModRM; see the table in decode.c), fwait,
+ * fxsave/fxrstor. */
+X86_OP(op_fpu_arith_m); /* fadd fmul fsub fsubr fdiv fdivr m32/m64, fi* m16/m32 */
+X86_OP(op_fpu_arith_r); /* the same between st(0) and st(i); de: and pop */
+X86_OP(op_fpu_com_m);   /* fcom fcomp m32/m64, ficom ficomp m16/m32 */
+X86_OP(op_fpu_com_r);   /* fcom fcomp fcompp fucom fucomp fucompp st(i) */
+X86_OP(op_fpu_comi);    /* fcomi fcomip fucomi fucomip */
+X86_OP(op_fpu_ld_m);    /* fld m32/m64/m80, fild m16/m32/m64, fbld */
+X86_OP(op_fpu_st_m);    /* fst(p) m32/m64/m80, fist(p) fisttp m16/m32/m64, fbstp */
+X86_OP(op_fpu_ld_r);    /* fld st(i) */
+X86_OP(op_fpu_st_r);    /* fst fstp st(i) */
+X86_OP(op_fpu_fxch);    /* fxch st(i) */
+X86_OP(op_fpu_ffree);   /* ffree, ffreep */
+X86_OP(op_fpu_fcmov);   /* fcmovcc */
+X86_OP(op_fpu_d9);      /* d9 e0-ff and fnop: fchs ... fcos, constants */
+X86_OP(op_fpu_db);      /* db e0-e7: fnclex fninit (feni fdisi fsetpm: nop) */
+X86_OP(op_fpu_env);     /* fldenv fldcw fnstenv fnstcw frstor fnsave fnstsw */
+X86_OP(op_fwait);       /* 9b */
+X86_OP(op_fxsave);      /* 0f ae /0 */
+X86_OP(op_fxrstor);     /* 0f ae /1 */
+
+/* ops_sse.c: SSE, SSE2 and MMX (0f map, mandatory prefix none/66/f3/f2). */
+X86_OP(op_sse_mov);     /* movups movupd movss movsd movaps movapd movdqa movdqu movnt* */
+X86_OP(op_sse_movhl);   /* movlps movhps movlpd movhpd movhlps movlhps */
+X86_OP(op_sse_movq);    /* movd movq (mm, xmm, r/m), movntq */
+X86_OP(op_movnti);      /* 0f c3 */
+X86_OP(op_emms);        /* 0f 77 */
+X86_OP(op_sse_int);     /* packed integer and bitwise operations */
+X86_OP(op_sse_shift_imm); /* 0f 71-73 groups */
+X86_OP(op_pshuf);       /* pshufw pshufd pshufhw pshuflw */
+X86_OP(op_shufp);       /* shufps shufpd unpck[lh]p[sd] */
+X86_OP(op_pinsrw);
+X86_OP(op_pextrw);
+X86_OP(op_movmsk);      /* pmovmskb movmskps movmskpd */
+X86_OP(op_maskmov);     /* maskmovq maskmovdqu */
+X86_OP(op_sse_fp);      /* add sub mul div min max sqrt rcp rsqrt, ps pd ss sd */
+X86_OP(op_sse_cmp);     /* cmpps cmppd cmpss cmpsd */
+X86_OP(op_sse_comi);    /* comiss comisd ucomiss ucomisd */
+X86_OP(op_sse_cvt);     /* conversions */
+X86_OP(op_ldmxcsr);
+X86_OP(op_stmxcsr);
+X86_OP(op_fence);       /* lfence mfence sfence */
+X86_OP(op_clflush);
+/* The checks every SSE instruction makes first: #UD (CR0.EM, no CR4.OSFXSR)
+ * then #NM (CR0.TS). */
+enum x86_status x86_sse_check(struct x86_cpu *c);
+
 /* Decode-time specialisation: a faster handler for the same instruction
  * (register forms of 32/64-bit ALU operations), or i->fn itself. */
 x86_handler x86_specialize_alu(const struct x86_insn *i);
