@@ -1679,6 +1679,183 @@ START_TEST(debug_exit_status)
 }
 END_TEST
 
+/* ---- a hostile guest ------------------------------------------------------------ */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* The first invariant that does not hold, or NULL. Plain tests rather
+ * than ck_assert: Check records every passing assertion, which would
+ * dominate a loop this long. */
+static const char *broken_invariant(const struct irq_log *pit_log, const struct irq_log *rtc_log,
+                                    const struct irq_log *kbc_log)
+{
+    if (pic.s.intr != i8259_has_interrupt(&pic) || intr_level != pic.s.intr)
+        return "PIC INTR";
+    for (unsigned c = 0; c < 2; c++) {
+        const struct i8259_chip_state *p = &pic.s.chip[c];
+        if (p->lowest >= 8 || (p->init_step != 0 && (p->init_step < 2 || p->init_step > 4)))
+            return "PIC chip state";
+    }
+    for (unsigned c = 0; c < 3; c++) {
+        const struct i8254_channel_state *p = &pit.s.ch[c];
+        if (p->count < 1 || p->count > 65536 || p->pending > 65536)
+            return "PIT count";
+    }
+    if (pit_log->level[0] != pit.s.irq_level)
+        return "PIT IRQ";
+    if (uart.s.rx_head >= 16 || uart.s.rx_count > ((uart.s.fcr & 1) ? 16 : 1))
+        return "UART FIFO";
+    if (uart_irqs.level[4] != uart.s.irq_level)
+        return "UART IRQ";
+    if (rtc.s.index >= 128)
+        return "RTC index";
+    if (rtc_log->level[8] != rtc.s.irq_level ||
+        rtc.s.irq_level != ((rtc.s.cmos[MC146818_REG_C] & 0x80) != 0))
+        return "RTC IRQ";
+    if (kbc.s.queue_len > I8042_QUEUE)
+        return "i8042 queue";
+    if (kbc_log->level[1] != kbc.s.irq_kbd || kbc_log->level[12] != kbc.s.irq_aux)
+        return "i8042 IRQs";
+    return NULL;
+}
+
+/* Random widths, ports and values on every device, with the clock jumping
+ * about: nothing may crash (the sanitizer build watches the indices), the
+ * outputs must match the registers, and every state a guest can reach
+ * must survive a save and load. */
+START_TEST(random_guest_io_keeps_devices_consistent)
+{
+    static const uint16_t ports[] = {
+        0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1, 0x40, 0x41, 0x42, 0x43, 0x61,
+        0x3f8, 0x3f9, 0x3fa, 0x3fb, 0x3fc, 0x3fd, 0x3fe, 0x3ff, 0x70, 0x71, 0x60, 0x64, 0x92,
+    };
+    struct irq_log rtc_log = { 0 }, kbc_log = { 0 }, pit_log = { 0 };
+    fake_now = 0;
+    pic_setup();
+    uart_start(1, 0);
+    struct i8254_config pc = { .now_ns = fake_clock, .set_irq = log_irq, .ctx = &pit_log };
+    i8254_init(&pit, &pc);
+    struct mc146818_config rc = { .now_ns = fake_clock, .wall_clock = wall_clock,
+                                  .set_irq = log_irq, .ctx = &rtc_log, .irq = 8 };
+    mc146818_init(&rtc, &rc);
+    struct i8042_config kc = { .set_irq = log_irq, .ctx = &kbc_log, .kbd_irq = 1, .aux_irq = 12 };
+    i8042_init(&kbc, &kc);
+
+    for (unsigned i = 0; i < 200000; i++) {
+        uint64_t r = rng();
+        uint16_t port = ports[r % (sizeof ports / sizeof ports[0])];
+        unsigned len = 1u << ((r >> 8) % 4);
+        if ((r >> 12) % 64 == 0)
+            len = (unsigned)((r >> 20) % 20); /* 0 and oversized too */
+        uint64_t v = rng();
+        /* Mostly small values, so the interesting commands come up often. */
+        if ((r >> 16) % 2)
+            v &= 0xff;
+        const vx_io_ops *ops;
+        void *dev;
+        if (port < 0x40 || (port >= 0xa0 && port <= 0xa1) || port >= 0x4d0) {
+            ops = &i8259_ops;
+            dev = &pic;
+        } else if (port < 0x44 || port == 0x61) {
+            ops = &i8254_ops;
+            dev = &pit;
+        } else if (port >= 0x3f8) {
+            ops = &uart16550_ops;
+            dev = &uart;
+        } else if (port == 0x70 || port == 0x71) {
+            ops = &mc146818_ops;
+            dev = &rtc;
+        } else {
+            ops = &i8042_ops;
+            dev = &kbc;
+        }
+        uint64_t got;
+        if ((r >> 24) % 3 == 0)
+            ck_assert_int_eq(ops->read(dev, port, len, &got), 0);
+        else
+            ck_assert_int_eq(ops->write(dev, port, len, v), 0);
+
+        switch ((r >> 32) % 16) {
+        case 0:
+            fake_now += (r >> 40) % 3000000;
+            break;
+        case 1:
+            fake_now += ((r >> 40) % 4) * 1000000000ull;
+            break;
+        case 2:
+            i8259_set_irq(&pic, (unsigned)(r >> 40) % 20, (int)(r >> 50) & 1);
+            break;
+        case 3:
+            if (i8259_has_interrupt(&pic)) {
+                int vec = i8259_acknowledge(&pic);
+                ck_assert_int_ge(vec, 0);
+                ck_assert_int_le(vec, 255);
+            }
+            break;
+        case 4: {
+            uint8_t buf[20];
+            memset(buf, (int)(r >> 40), sizeof buf);
+            size_t room = uart16550_can_receive(&uart);
+            ck_assert_uint_eq(uart16550_receive(&uart, buf, (r >> 44) % 20), 
+                              (r >> 44) % 20 < room ? (r >> 44) % 20 : room);
+            break;
+        }
+        case 5: {
+            uint64_t t = i8254_next_event_ns(&pit, fake_now);
+            ck_assert(t == UINT64_MAX || t >= fake_now);
+            if (t != UINT64_MAX && t - fake_now < 100000000)
+                fake_now = t;
+            i8254_update(&pit, fake_now);
+            t = mc146818_next_event_ns(&rtc, fake_now);
+            ck_assert(t == UINT64_MAX || t >= fake_now);
+            mc146818_update(&rtc, fake_now);
+            t = uart16550_next_event_ns(&uart, fake_now);
+            ck_assert(t == UINT64_MAX || t >= fake_now);
+            uart16550_update(&uart, fake_now);
+            break;
+        }
+        case 6: {
+            uint8_t keys[3] = { (uint8_t)(r >> 40), (uint8_t)(r >> 48), (uint8_t)(r >> 56) };
+            i8042_kbd_input(&kbc, keys, 3);
+            break;
+        }
+        case 7: {
+            struct i8259_state a;
+            struct i8254_state b;
+            struct uart16550_state c;
+            struct mc146818_state d;
+            struct i8042_state e;
+            i8259_save(&pic, &a);
+            ck_assert_int_eq(i8259_load(&pic, &a), 0);
+            i8254_save(&pit, &b);
+            ck_assert_int_eq(i8254_load(&pit, &b), 0);
+            uart16550_save(&uart, &c);
+            ck_assert_int_eq(uart16550_load(&uart, &c), 0);
+            mc146818_save(&rtc, &d);
+            ck_assert_int_eq(mc146818_load(&rtc, &d), 0);
+            i8042_save(&kbc, &e);
+            ck_assert_int_eq(i8042_load(&kbc, &e), 0);
+            break;
+        }
+        default:
+            break;
+        }
+
+        const char *bad = broken_invariant(&pit_log, &rtc_log, &kbc_log);
+        if (bad)
+            ck_abort_msg("after step %u: %s", i, bad);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name, void (*setup)(void))
@@ -1760,6 +1937,10 @@ int main(void)
 
     tc = tcase(s, "debug_exit", NULL);
     tcase_add_test(tc, debug_exit_status);
+
+    tc = tcase(s, "hostile", NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, random_guest_io_keeps_devices_consistent);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

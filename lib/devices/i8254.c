@@ -525,9 +525,10 @@ int i8254_load(struct i8254 *pit, const struct i8254_state *in)
 {
     for (unsigned i = 0; i < 3; i++) {
         const struct i8254_channel_state *c = &in->ch[i];
-        uint32_t mod = (c->ctrl & 1) ? 10000 : 65536;
+        /* A binary count survives a switch to BCD by a control word (it is
+         * read modulo 10000), so 65536 is the bound in both modes. */
         if ((c->ctrl & ~0x3f) || ((c->ctrl >> 4) & 3) == 0 || c->count == 0 ||
-            c->count > mod || c->pending > mod || (i < 2 && !c->gate))
+            c->count > 65536 || c->pending > 65536 || (i < 2 && !c->gate))
             return VX_ECORRUPT;
     }
     if (in->port_b & ~PORT_B_WRITABLE || (in->port_b & 1) != in->ch[2].gate)

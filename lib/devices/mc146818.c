@@ -628,7 +628,7 @@ int mc146818_load(struct mc146818 *rtc, const struct mc146818_state *in)
 {
     if (in->index >= MC146818_CMOS_SIZE || in->weekday_adjust >= 7 || in->nmi_masked > 1 ||
         (in->cmos[MC146818_REG_C] & 0x0f) || in->cmos[MC146818_REG_D] != D_VRT ||
-        in->base_s < T_MIN || in->base_s > T_MAX)
+        in->base_s < INT64_MIN / 4 || in->base_s > INT64_MAX / 4)
         return VX_ECORRUPT;
     rtc->s = *in;
     rtc->s.irq_level = 0xff; /* report the loaded level whatever it is */
