@@ -478,8 +478,8 @@ END_TEST
 START_TEST(test_opts_flags)
 {
     vx_machine_opts o = opts_for(usable_accel());
-    o.flags = 1ull << 2;
-    expect_create_einval(&o, "flags bit 2 (unknown)");
+    o.flags = 1ull << 3;
+    expect_create_einval(&o, "flags bit 3 (unknown)");
     o.flags = 1ull << 63;
     expect_create_einval(&o, "flags bit 63 (unknown)");
     o.flags = VX_MACHINE_USER_ONLY | (1ull << 40);

@@ -46,7 +46,18 @@ static void expect_reports(guest *g, const reports *r, const uint32_t *want, uns
  * instruction emulator cannot run the whole program on this host, the
  * reports it made before it stopped must still match (a prefix), and the
  * test says SKIP for the rest. */
+static void run_expect_end(guest *g, reports *r, const uint32_t *want, unsigned n,
+                           bool end_port);
+
 static void run_expect(guest *g, reports *r, const uint32_t *want, unsigned n)
+{
+    run_expect_end(g, r, want, n, false);
+}
+
+/* end_port: the program ends with a write to the unclaimed port 0x99
+ * instead of hlt. */
+static void run_expect_end(guest *g, reports *r, const uint32_t *want, unsigned n,
+                           bool end_port)
 {
     memset(r, 0, sizeof *r);
     ck_assert_int_eq(vx_pio_register(g->m, REPORT_PORT, 1, &report_ops, r), 0);
@@ -60,9 +71,11 @@ static void run_expect(guest *g, reports *r, const uint32_t *want, unsigned n)
         return;
     }
     char buf[128];
-    ck_assert_msg(e.reason == VX_EXIT_HLT, "%s: exit %s (%s), want hlt; %s; %u reports",
-                  g->label, guest_describe_exit(&e, buf, sizeof buf), vx_last_error(),
-                  guest_exit_name(e.reason), r->n);
+    bool ended = end_port ? e.reason == VX_EXIT_IO && e.u.io.port == 0x99 && e.u.io.is_write
+                          : e.reason == VX_EXIT_HLT;
+    ck_assert_msg(ended, "%s: exit %s (%s), want %s; %u reports", g->label,
+                  guest_describe_exit(&e, buf, sizeof buf), vx_last_error(),
+                  end_port ? "the write to port 0x99" : "hlt", r->n);
     expect_reports(g, r, want, n, false);
 }
 
@@ -116,6 +129,29 @@ START_TEST(test_exceptions64)
 }
 END_TEST
 
+START_TEST(test_exceptions32)
+{
+    static const uint32_t want[] = {
+        EXC(0, 0, 0x08, RF),                /* #DE */
+        EXC(6, 0, 0x08, RF),                /* #UD */
+        EXC(5, 0, 0x08, RF),                /* #BR */
+        EXC(4, 0, 0x08, 0),                 /* #OF: a trap */
+        EXC(13, 0x1000, 0x08, RF),          /* #GP(selector) */
+        EXC(11, 0x38, 0x08, RF),            /* #NP(selector) */
+        EXC(13, 0, 0x08, RF),               /* past FS's limit */
+        0x08, 0x10, 0x6800 - 24, 0x2222, 0x1111, /* through the call gate */
+        0x23, 0x5000,                       /* back in ring 3, parameters dropped */
+        0xd0e,
+    };
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "exc32", VX_MODE_PROT32))
+        return;
+    reports r;
+    run_expect_end(&g, &r, want, sizeof want / sizeof want[0], true);
+    guest_destroy(&g);
+}
+END_TEST
+
 START_TEST(test_ring3_64)
 {
     static const uint32_t want[] = {
@@ -162,6 +198,43 @@ START_TEST(test_demand_paging)
         return;
     reports r;
     run_expect(&g, &r, want, sizeof want / sizeof want[0]);
+    guest_destroy(&g);
+}
+END_TEST
+
+/* A timer interrupt through the irqchip: the PIT ticks, the PIC delivers,
+ * hlt waits. */
+START_TEST(test_timer)
+{
+    static const uint32_t want[] = { 5, 5, 0, 0xd0e };
+    guest g;
+    if (!guest_create(&g, guest_accels[_i], 1, VX_MACHINE_IRQCHIP))
+        return;
+    guest_load(&g, "timer64");
+    guest_start_vcpu(&g, g.v, VX_MODE_LONG64);
+    reports r;
+    run_expect_end(&g, &r, want, sizeof want / sizeof want[0], true);
+    guest_destroy(&g);
+}
+END_TEST
+
+/* vx_irq_set: a line raised by the application, from another thread
+ * while the guest waits in hlt, is delivered (and its arguments are
+ * checked). */
+START_TEST(test_irq_set_args)
+{
+    guest g;
+    if (!guest_create(&g, guest_accels[_i], 1, 0))
+        return;
+    ck_assert_int_eq(vx_irq_set(g.m, 3, 1), VX_ENOTSUP);
+    ck_assert_msg(strstr(vx_last_error(), "VX_MACHINE_IRQCHIP"), "%s", vx_last_error());
+    guest_destroy(&g);
+    if (!guest_create(&g, guest_accels[_i], 1, VX_MACHINE_IRQCHIP))
+        return;
+    ck_assert_int_eq(vx_irq_set(g.m, 16, 1), VX_EINVAL);
+    ck_assert_int_eq(vx_irq_set(NULL, 3, 1), VX_EINVAL);
+    ck_assert_int_eq(vx_irq_set(g.m, 3, 1), 0);
+    ck_assert_int_eq(vx_irq_set(g.m, 3, 0), 0);
     guest_destroy(&g);
 }
 END_TEST
@@ -245,10 +318,13 @@ int main(void)
     TCase *tc = tcase_create("system");
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_exceptions64, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_exceptions32, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_ring3_64, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_boot, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_demand_paging, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_translate, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_timer, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_irq_set_args, 0, GUEST_ACCEL_COUNT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -102,6 +102,17 @@ typedef enum vx_arch {
 /* Port accesses that no device claims are ignored (reads return all ones)
  * instead of ending vx_vcpu_run() with VX_EXIT_IO, as on a PC. */
 #define VX_MACHINE_IGNORE_UNCLAIMED_IO (1ull << 1)
+/* The machine gets the PC's interrupt controller and timer: an i8259 pair
+ * (ports 0x20-0x21, 0xa0-0xa1, ELCR 0x4d0-0x4d1; a PC BIOS's setup: vectors
+ * 0x08 and 0x70, all lines masked) and an i8254 (0x40-0x43, port B 0x61)
+ * whose channel 0 drives IRQ 0. Lines are driven with vx_irq_set(). Under
+ * kvm these are KVM's in-kernel irqchip and PIT; under tcg, libvx's models.
+ * With it, `hlt` with interrupts enabled waits for an interrupt inside
+ * vx_vcpu_run() instead of returning VX_EXIT_HLT. (A `hlt` with interrupts
+ * disabled still returns VX_EXIT_HLT under tcg; under kvm the vCPU sleeps in
+ * KVM until an NMI or vx_vcpu_stop(), so end such guests with an exit of
+ * your own, such as an unclaimed port write.) */
+#define VX_MACHINE_IRQCHIP (1ull << 2)
 
 typedef struct vx_machine_opts {
     size_t size;     /* sizeof(vx_machine_opts) */
@@ -229,6 +240,14 @@ VX_API int vx_mmio_register(vx_machine *m, uint64_t gpa, uint64_t size,
 /* Remove the range that starts at this port / gpa. VX_ENOENT if none does. */
 VX_API int vx_pio_unregister(vx_machine *m, uint16_t port);
 VX_API int vx_mmio_unregister(vx_machine *m, uint64_t gpa);
+
+/* Drive interrupt line `line` (0-15: the PC's ISA IRQs) of a machine created
+ * with VX_MACHINE_IRQCHIP to `level` (0 low, else high). Edge-triggered
+ * lines (the default) request an interrupt on a rising edge; a device that
+ * pulses its line calls this twice. Any thread; not a signal handler.
+ * Errors: VX_EINVAL (NULL, line > 15), VX_ENOTSUP (no VX_MACHINE_IRQCHIP),
+ * VX_EACCEL. */
+VX_API int vx_irq_set(vx_machine *m, unsigned line, int level);
 
 /* Inside a callback: the vCPU whose access it is. NULL outside callbacks. */
 VX_API vx_vcpu *vx_vcpu_current(void);

@@ -93,8 +93,10 @@ VX_API int vx_vcpu_get_fpu(vx_vcpu *v, vx_x86_fpu *f);
 VX_API int vx_vcpu_set_fpu(vx_vcpu *v, const vx_x86_fpu *f);
 
 /* The CPU tcg presents (CPUID): GenuineIntel family 6 model 0x3a, brand
- * "libvx tcg x86-64"; leaf 1 EDX fpu pse tsc pae cx8 cmov clflush mmx fxsr
- * sse sse2, ECX cx16 popcnt; 0x80000001 EDX nx pdpe1gb lm, ECX lahf_lm abm.
+ * "libvx tcg x86-64"; leaf 1 EDX fpu pse tsc msr pae cx8 sep pge cmov pat
+ * pse36 clflush mmx fxsr sse sse2, ECX cx16 popcnt; 0x80000001 EDX syscall
+ * nx pdpe1gb rdtscp lm, ECX lahf_lm abm. No APIC: interrupts come from the
+ * 8259 PIC pair of VX_MACHINE_IRQCHIP.
  * Every instruction of what it advertises is implemented (x87 with
  * fcmov/fcomi, MMX, SSE, SSE2, fxsave/fxrstor), with CR0.EM/TS/MP/NE and
  * CR4.OSFXSR/OSXMMEXCPT honoured (#UD, #NM, #MF, #XM); nothing of SSE3 or

@@ -306,6 +306,42 @@ static int kvm_machine_init(vx_machine *m)
     return 0;
 }
 
+/* KVM's in-kernel PIC pair, IOAPIC and PIT. The PIC starts as libvx's
+ * userspace model does (a PC BIOS's setup), not uninitialised as KVM
+ * leaves it, so guests see the same machine on both accelerators. */
+static int kvm_irqchip_init(vx_machine *m)
+{
+    struct kvm_machine *km = m->accel;
+    if (ioctl(km->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        return vxi_error(VX_EACCEL, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+    struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+    if (ioctl(km->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+        return vxi_error(VX_EACCEL, "KVM_CREATE_PIT2: %s", strerror(errno));
+    for (unsigned chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE; chip++) {
+        struct kvm_irqchip ic = { .chip_id = chip };
+        if (ioctl(km->vm_fd, KVM_GET_IRQCHIP, &ic) < 0)
+            return vxi_error(VX_EACCEL, "KVM_GET_IRQCHIP: %s", strerror(errno));
+        struct kvm_pic_state *p = &ic.chip.pic;
+        p->irq_base = chip == KVM_IRQCHIP_PIC_MASTER ? 0x08 : 0x70;
+        p->imr = chip == KVM_IRQCHIP_PIC_MASTER ? 0xfb : 0xff;
+        p->init4 = 1;
+        p->init_state = 0;
+        p->irr = p->isr = 0;
+        if (ioctl(km->vm_fd, KVM_SET_IRQCHIP, &ic) < 0)
+            return vxi_error(VX_EACCEL, "KVM_SET_IRQCHIP: %s", strerror(errno));
+    }
+    return 0;
+}
+
+static int kvm_irq_set(vx_machine *m, unsigned line, int level)
+{
+    struct kvm_machine *km = m->accel;
+    struct kvm_irq_level l = { .irq = line, .level = (uint32_t)level };
+    if (ioctl(km->vm_fd, KVM_IRQ_LINE, &l) < 0)
+        return vxi_error(VX_EACCEL, "KVM_IRQ_LINE %u: %s", line, strerror(errno));
+    return 0;
+}
+
 static void kvm_machine_fini(vx_machine *m)
 {
     struct kvm_machine *km = m->accel;
@@ -902,6 +938,8 @@ const struct vx_accel_ops vx_kvm_ops = {
     .ring0_native = kvm_ring0_native,
     .machine_init = kvm_machine_init,
     .machine_fini = kvm_machine_fini,
+    .irqchip_init = kvm_irqchip_init,
+    .irq_set = kvm_irq_set,
     .vcpu_init = kvm_vcpu_init,
     .vcpu_fini = kvm_vcpu_fini,
     .map = kvm_map,

@@ -28,6 +28,7 @@
 #include "core/io.h"
 #include "core/machine.h"
 #include "cpu/x86/cpu.h"
+#include "devices/pc_intc.h"
 #include "cpu/x86/insn.h"
 #include "cpu/x86/interrupt.h"
 #include "cpu/x86/mem.h"
@@ -47,6 +48,7 @@ struct tcg_machine {
      * (a TLB flush): a chained successor linked under an older generation
      * is looked up afresh. */
     uint64_t map_gen;
+    struct pc_intc *intc; /* VX_MACHINE_IRQCHIP, else NULL */
 };
 
 struct mmio_entry {
@@ -63,6 +65,7 @@ struct tcg_vcpu {
     uint64_t jmp_generation;
     uint32_t tlb_mode_key;
     uint64_t instructions;
+    uint64_t next_tick; /* when the timer next needs pc_intc_poll (CLOCK_MONOTONIC ns) */
     uint64_t budget; /* instructions left when budget_on */
     bool budget_on;
     enum { PENDING_NONE, PENDING_IO, PENDING_MMIO } pending;
@@ -684,6 +687,43 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
     return how;
 }
 
+/* Between blocks, with an interrupt controller: deliver the timer ticks
+ * that fell due and take an external interrupt when RFLAGS.IF and the
+ * interrupt shadow allow. Returns true when the run must end (exit filled
+ * in: the delivery triple-faulted or needs a task switch). */
+static bool check_interrupts(struct tcg_vcpu *t, vx_exit *exit)
+{
+    struct x86_cpu *c = &t->cpu;
+    struct pc_intc *ic = t->tm->intc;
+    uint64_t now = pc_intc_now();
+    if (now >= t->next_tick)
+        t->next_tick = pc_intc_poll(ic);
+    if (!pc_intc_intr(ic) || !x86_interruptible(c)) {
+        if (c->shadow_rip == c->rip)
+            c->shadow_rip = ~0ull; /* the shadow covers one boundary only */
+        return false;
+    }
+    int vector = pc_intc_acknowledge(ic);
+    if (vector < 0)
+        return false;
+    c->exc = (struct x86_exc){ .vector = (uint8_t)vector };
+    if (x86_take_event(c, (unsigned)vector, X86_EV_EXTERNAL) == X86_OK)
+        return false;
+    if (c->exit_reason == X86_EXIT_SHUTDOWN) {
+        exit->reason = VX_EXIT_SHUTDOWN;
+        exit->u.shutdown.kind = VX_SHUTDOWN_TRIPLE_FAULT;
+        exit->u.shutdown.code = 0;
+        vxi_error(VX_OK, "the guest triple-faulted delivering interrupt vector 0x%x at rip "
+                  "0x%llx", vector, ULL(c->rip));
+    } else {
+        exit->reason = VX_EXIT_INTERNAL;
+        vxi_error(VX_ENOTSUP, "tcg: delivering interrupt vector 0x%x needs %s, which tcg does "
+                  "not model", vector, c->unsupported);
+    }
+    c->exit_reason = X86_EXIT_NONE;
+    return true;
+}
+
 static void lock_machine(struct tcg_machine *tm)
 {
     if (pthread_mutex_trylock(&tm->lock) == 0)
@@ -725,6 +765,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                 prev = NULL; /* another vCPU may have flushed the cache meanwhile */
             }
         }
+        if (tm->intc && check_interrupts(t, exit))
+            break;
         if (c->mode_key != t->tlb_mode_key)
             flush_tlb(t);
         /* The block that followed last time, if it is still the one; else
@@ -757,7 +799,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                 prev_gen = tm->tbs.generation;
                 end = run_block(t, tb, &st);
                 if (end != END_NEXT || --burst == 0 ||
-                    atomic_load_explicit(&v->stop_requested, memory_order_relaxed))
+                    atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
+                    (tm->intc && pc_intc_intr(tm->intc)))
                     break;
                 struct tb *n = tb->succ;
                 if (!n || !n->valid || tb->succ_gen != tm->map_gen ||
@@ -782,6 +825,15 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
         enum x86_exit_reason why = c->exit_reason;
         c->exit_reason = X86_EXIT_NONE;
         if (why == X86_EXIT_HLT) {
+            if (tm->intc && (c->flags & F_IF)) {
+                /* Wait for an interrupt, letting other vCPUs run. */
+                pthread_mutex_unlock(&tm->lock);
+                pc_intc_wait(tm->intc, &v->stop_requested);
+                lock_machine(tm);
+                prev = NULL;
+                t->next_tick = 0;
+                continue;
+            }
             exit->reason = VX_EXIT_HLT;
             break;
         }
@@ -851,11 +903,25 @@ static int tcg_machine_init(vx_machine *m)
     return 0;
 }
 
+static int tcg_irqchip_init(vx_machine *m)
+{
+    struct tcg_machine *tm = m->accel;
+    return pc_intc_create(m, &tm->intc);
+}
+
+static int tcg_irq_set(vx_machine *m, unsigned line, int level)
+{
+    struct tcg_machine *tm = m->accel;
+    pc_intc_set_irq(tm->intc, line, level);
+    return 0;
+}
+
 static void tcg_machine_fini(vx_machine *m)
 {
     struct tcg_machine *tm = m->accel;
     if (!tm)
         return;
+    pc_intc_destroy(tm->intc);
     tb_cache_fini(&tm->tbs);
     pthread_mutex_destroy(&tm->lock);
     free(tm);
@@ -1105,6 +1171,8 @@ const struct vx_accel_ops vx_tcg_ops = {
     .ring0_native = tcg_ring0_native,
     .machine_init = tcg_machine_init,
     .machine_fini = tcg_machine_fini,
+    .irqchip_init = tcg_irqchip_init,
+    .irq_set = tcg_irq_set,
     .vcpu_init = tcg_vcpu_init,
     .vcpu_fini = tcg_vcpu_fini,
     .memory_written = tcg_memory_written,

@@ -25,6 +25,11 @@ struct vx_accel_ops {
     int (*machine_init)(vx_machine *m);
     /* Release everything; may hand slow teardown to a background thread. */
     void (*machine_fini)(vx_machine *m);
+    /* VX_MACHINE_IRQCHIP: create the interrupt controller and timer, after
+     * machine_init and before any vCPU. */
+    int (*irqchip_init)(vx_machine *m);
+    /* Drive ISA line 0-15 of that controller. Any thread. */
+    int (*irq_set)(vx_machine *m, unsigned line, int level);
     int (*vcpu_init)(vx_vcpu *v);
     void (*vcpu_fini)(vx_vcpu *v);
 

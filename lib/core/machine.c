@@ -95,7 +95,8 @@ static int choose_accel(vx_accel requested, uint64_t flags, vx_accel *out)
 
 /* ---- machines ----------------------------------------------------------- */
 
-#define KNOWN_MACHINE_FLAGS (VX_MACHINE_USER_ONLY | VX_MACHINE_IGNORE_UNCLAIMED_IO)
+#define KNOWN_MACHINE_FLAGS \
+    (VX_MACHINE_USER_ONLY | VX_MACHINE_IGNORE_UNCLAIMED_IO | VX_MACHINE_IRQCHIP)
 
 bool vxi_machine_running(const vx_machine *m)
 {
@@ -178,6 +179,13 @@ VX_API int vx_machine_create(const vx_machine_opts *opts, vx_machine **out)
         free(m);
         return rc;
     }
+    if (o.flags & VX_MACHINE_IRQCHIP) {
+        rc = m->ops->irqchip_init(m);
+        if (rc) {
+            vx_machine_destroy(m);
+            return rc;
+        }
+    }
     for (unsigned i = 0; i < o.vcpus; i++) {
         struct vx_vcpu *v = calloc(1, sizeof *v);
         if (!v) {
@@ -202,6 +210,18 @@ VX_API int vx_machine_create(const vx_machine_opts *opts, vx_machine **out)
     }
     *out = m;
     return 0;
+}
+
+VX_API int vx_irq_set(vx_machine *m, unsigned line, int level)
+{
+    if (!m)
+        return vxi_error(VX_EINVAL, "vx_irq_set: machine is NULL");
+    if (line > 15)
+        return vxi_error(VX_EINVAL, "vx_irq_set: line %u is not an ISA IRQ (0-15)", line);
+    if (!(m->flags & VX_MACHINE_IRQCHIP))
+        return vxi_error(VX_ENOTSUP, "vx_irq_set: the machine has no interrupt controller "
+                         "(create it with VX_MACHINE_IRQCHIP)");
+    return m->ops->irq_set(m, line, level != 0);
 }
 
 VX_API void vx_machine_destroy(vx_machine *m)

@@ -186,6 +186,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "vx_vcpu_set_fpu": (c_int, [c_void_p, _P(Fpu)]),
     "vx_vcpu_get_msr": (c_int, [c_void_p, c_uint32, _P(c_uint64)]),
     "vx_vcpu_translate": (c_int, [c_void_p, c_uint64, _P(c_uint64)]),
+    "vx_irq_set": (c_int, [c_void_p, c_uint, c_int]),
     "vx_vcpu_set_msr": (c_int, [c_void_p, c_uint32, c_uint64]),
     "vx_vcpu_set_mode": (c_int, [c_void_p, c_int, c_uint64]),
 }

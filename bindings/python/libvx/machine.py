@@ -66,6 +66,9 @@ class MachineFlags(enum.IntFlag):
     USER_ONLY = 1 << 0
     #: Unclaimed ports read as all ones and ignore writes instead of exiting.
     IGNORE_UNCLAIMED_IO = 1 << 1
+    #: The PC's 8259 PIC pair and 8254 PIT (KVM's in-kernel ones under kvm);
+    #: lines are driven with ``Machine.irq_set``; hlt waits for interrupts.
+    IRQCHIP = 1 << 2
 
 
 class Prot(enum.IntFlag):
@@ -558,6 +561,16 @@ class Machine:
         return entry.value
 
     # -- devices ----------------------------------------------------------------------
+
+    def irq_set(self, line: int, level: Union[bool, int]) -> None:
+        """Drive ISA interrupt line 0-15 of a machine created with
+        ``MachineFlags.IRQCHIP`` high (truthy) or low (vx_irq_set)."""
+        line = operator.index(line)
+        if not 0 <= line <= 15:
+            raise InvalidArgument(EINVAL, f"line {line} is not an ISA IRQ (0-15)")
+        rc = self._L.vx_irq_set(self._handle(), line, 1 if level else 0)
+        if rc:
+            raise from_call(rc, "vx_irq_set")
 
     def on_pio(
         self,

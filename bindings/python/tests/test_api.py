@@ -220,6 +220,17 @@ class Api(GuestMixin):
         with self.assertRaises(ValueError):
             view[0]
 
+    def test_irq_set(self):
+        m = self.new_machine(ram=False)
+        with self.assertRaises(libvx.NotSupported) as cm:
+            m.irq_set(4, True)
+        self.assertIn("IRQCHIP", cm.exception.detail)
+        with libvx.Machine(accel=self.ACCEL, flags=libvx.MachineFlags.IRQCHIP) as m2:
+            m2.irq_set(4, True)
+            m2.irq_set(4, False)
+            with self.assertRaises(libvx.InvalidArgument):
+                m2.irq_set(16, True)
+
     def test_machine_bad_args(self):
         self.new_machine(ram=False)
         with self.assertRaises(libvx.InvalidArgument) as cm:

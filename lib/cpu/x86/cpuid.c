@@ -32,16 +32,17 @@ void x86_cpuid(const struct x86_cpu *c, uint32_t leaf, uint32_t subleaf, uint32_
         out[2] = BIT(13) | BIT(23);                              /* cx16 popcnt */
         /* fpu pse tsc pae cx8 cmov clflush mmx fxsr sse sse2: ops_fpu.c and
          * ops_sse.c implement every instruction of these (and fisttp of SSE3,
-         * which is not advertised: SSE3 is not complete) */
-        out[3] = BIT(0) | BIT(3) | BIT(4) | BIT(6) | BIT(8) | BIT(15) | BIT(19) | BIT(23) |
-                 BIT(24) | BIT(25) | BIT(26);
+         * which is not advertised: SSE3 is not complete); msr sep pge pat
+         * pse36: ops_system.c, msr.c and the page walker */
+        out[3] = BIT(0) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | BIT(11) | BIT(13) |
+                 BIT(15) | BIT(16) | BIT(17) | BIT(19) | BIT(23) | BIT(24) | BIT(25) | BIT(26);
         return;
     case 0x80000000:
         out[0] = 0x80000008;
         return;
     case 0x80000001:
         out[2] = BIT(0) | BIT(5);              /* lahf_lm abm */
-        out[3] = BIT(20) | BIT(26) | BIT(29);  /* nx pdpe1gb lm */
+        out[3] = BIT(11) | BIT(20) | BIT(26) | BIT(27) | BIT(29); /* syscall nx pdpe1gb rdtscp lm */
         return;
     case 0x80000002:
     case 0x80000003:

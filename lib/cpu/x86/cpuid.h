@@ -4,8 +4,9 @@
  *
  *   vendor "GenuineIntel", family 6 model 0x3a stepping 9, brand
  *   "libvx tcg x86-64"; max leaf 7, max extended leaf 0x80000008.
- *   leaf 1 EDX: fpu, tsc, cx8, cmov, pse, pae, clflush (64-byte line),
- *               mmx, fxsr, sse, sse2           ECX: cx16, popcnt
+ *   leaf 1 EDX: fpu, tsc, msr, cx8, sep, pge, cmov, pat, pse, pse36, pae,
+ *               clflush (64-byte line), mmx, fxsr, sse, sse2
+ *                                              ECX: cx16, popcnt
  *           (x87 with fcmov/fcomi, every MMX, SSE and SSE2 instruction,
  *           fxsave/fxrstor with MXCSR_MASK 0xffff (DAZ), CR0.EM/TS/MP/NE and
  *           CR4.OSFXSR/OSXMMEXCPT; not sse3/ssse3/sse4/avx/xsave: fisttp
@@ -13,12 +14,14 @@
  *   leaf 7: nothing (no BMI1: tzcnt still executes with its BMI1
  *           semantics, which equal bsf's for a non-zero source, as on
  *           real CPUs without BMI1 for what compilers emit)
- *   0x80000001 EDX: nx, pdpe1gb, lm             ECX: lahf_lm, abm (lzcnt)
+ *   0x80000001 EDX: syscall, nx, pdpe1gb, rdtscp, lm
+ *                                              ECX: lahf_lm, abm (lzcnt)
+ *   (pge: global pages are honoured by flushing everything on a CR3 write,
+ *   which the architecture allows; no APIC, so Linux uses the 8259 PIC)
  *   0x80000008: 40 physical and 48 linear address bits
  *
- * Not advertised yet (the translator's part 2 adds them with their
- * instructions): syscall, msr, apic, pge, pat, rdtscp, xsave, sse3 and
- * later.
+ * Not advertised: apic, x2apic, de (debug registers are kept but
+ * breakpoints are not armed), mce/mca, xsave, pcid, sse3 and later.
  */
 #ifndef VX_CPU_X86_CPUID_H
 #define VX_CPU_X86_CPUID_H

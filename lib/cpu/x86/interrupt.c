@@ -41,20 +41,8 @@ static enum x86_status sel_fault(struct x86_cpu *c, unsigned vector, uint16_t se
 
 /* ---- the frame ------------------------------------------------------------ */
 
-/* The stack the handler runs on: the segment, its pointer, its width. */
-struct stack {
-    vx_x86_segment ss;
-    uint64_t sp;
-    unsigned width; /* bytes per slot: 2, 4 or 8 */
-    bool sp32;      /* SS.B (the 32-bit pointer); long mode uses all 64 */
-    bool lm;
-};
-
-/* Write the frame (slot values first to last, pushed in that order) below
- * st->sp. Nothing but memory changes; st->sp is left at the last slot. */
-static enum x86_status push_frame(struct x86_cpu *c, struct stack *st, const uint64_t *slot,
-                                  unsigned n, unsigned new_cpl, uint16_t ss_fault_sel,
-                                  uint32_t ext)
+enum x86_status x86_push_frame(struct x86_cpu *c, struct x86_stack *st, const uint64_t *slot,
+                               unsigned n, unsigned new_cpl, uint16_t ss_fault_sel, uint32_t ext)
 {
     uint64_t sp = st->sp;
     uint64_t mask = st->lm ? ~0ull : st->sp32 ? 0xffffffffull : 0xffffull;
@@ -96,10 +84,10 @@ static enum x86_status deliver_real(struct x86_cpu *c, unsigned vector, uint64_t
     enum x86_status r = c->mem->load_sys(c, (uint32_t)(c->idt.base + vector * 4), 4, &entry);
     if (r)
         return r;
-    struct stack st = { .ss = c->seg[S_SS], .sp = c->regs[R_SP], .width = 2,
+    struct x86_stack st = { .ss = c->seg[S_SS], .sp = c->regs[R_SP], .width = 2,
                         .sp32 = false, .lm = false };
     uint64_t frame[3] = { x86_get_flags(c) & 0xffff, c->seg[S_CS].selector, ret & 0xffff };
-    if ((r = push_frame(c, &st, frame, 3, c->cpl, 0, 0)))
+    if ((r = x86_push_frame(c, &st, frame, 3, c->cpl, 0, 0)))
         return r;
     c->regs[R_SP] = (c->regs[R_SP] & ~0xffffull) | st.sp;
     x86_flush_flags(c);
@@ -114,8 +102,8 @@ static enum x86_status deliver_real(struct x86_cpu *c, unsigned vector, uint64_t
 /* ---- protected and long mode ------------------------------------------------ */
 
 /* The inner stack for privilege level dpl, from the TSS (or the IST). */
-static enum x86_status tss_stack(struct x86_cpu *c, unsigned dpl, unsigned ist, bool lm,
-                                 uint32_t ext, uint16_t *ss_sel, uint64_t *sp)
+enum x86_status x86_tss_stack(struct x86_cpu *c, unsigned dpl, unsigned ist, bool lm,
+                              uint32_t ext, uint16_t *ss_sel, uint64_t *sp)
 {
     const vx_x86_segment *tr = &c->tr;
     unsigned type = tr->type;
@@ -150,8 +138,8 @@ static enum x86_status tss_stack(struct x86_cpu *c, unsigned dpl, unsigned ist, 
 
 /* The stack segment an inner-level delivery loads (#TS with its selector
  * when it will not do, #SS when it is not present). */
-static enum x86_status inner_ss(struct x86_cpu *c, uint16_t sel, unsigned dpl, uint32_t ext,
-                                vx_x86_segment *ss)
+enum x86_status x86_inner_ss(struct x86_cpu *c, uint16_t sel, unsigned dpl, uint32_t ext,
+                             vx_x86_segment *ss)
 {
     if ((sel & ~3u) == 0)
         return sel_fault(c, X86_TS, sel, ext);
@@ -245,12 +233,12 @@ static enum x86_status deliver_protected(struct x86_cpu *c, unsigned vector,
         return x86_raise_err(c, X86_GP, ext);
 
     /* The stack. */
-    struct stack st = { .width = gsize, .lm = lm };
+    struct x86_stack st = { .width = gsize, .lm = lm };
     uint16_t ss_sel = c->seg[S_SS].selector;
     if (inner || (lm && ist)) {
         uint16_t nsel;
         uint64_t nsp;
-        if ((r = tss_stack(c, new_cpl, ist, lm, ext, &nsel, &nsp)))
+        if ((r = x86_tss_stack(c, new_cpl, ist, lm, ext, &nsel, &nsp)))
             return r;
         if (lm) {
             if (inner)
@@ -260,7 +248,7 @@ static enum x86_status deliver_protected(struct x86_cpu *c, unsigned vector,
                 st.ss = c->seg[S_SS];
             st.sp = nsp;
         } else {
-            if ((r = inner_ss(c, nsel, new_cpl, ext, &st.ss)))
+            if ((r = x86_inner_ss(c, nsel, new_cpl, ext, &st.ss)))
                 return r;
             st.sp = st.ss.db ? (uint32_t)nsp : (nsp & 0xffff);
             ss_sel = nsel;
@@ -306,7 +294,7 @@ static enum x86_status deliver_protected(struct x86_cpu *c, unsigned vector,
     else if (gsize == 4)
         for (unsigned k = 0; k < n; k++)
             frame[k] &= 0xffffffffull;
-    if ((r = push_frame(c, &st, frame, n, new_cpl, ss_sel, ext)))
+    if ((r = x86_push_frame(c, &st, frame, n, new_cpl, ss_sel, ext)))
         return r;
 
     /* Committed: nothing below faults. */

@@ -37,6 +37,34 @@ enum x86_status x86_take_exception(struct x86_cpu *c);
  * NMI) at the current rip, with the same nesting. */
 enum x86_status x86_take_event(struct x86_cpu *c, unsigned vector, enum x86_event_kind kind);
 
+/* ---- shared with far calls through call gates (ops_far.c) ---- */
+
+/* The stack a privilege change switches to: the segment, its pointer, the
+ * width of its slots. */
+struct x86_stack {
+    vx_x86_segment ss;
+    uint64_t sp;
+    unsigned width; /* bytes per slot: 2, 4 or 8 */
+    bool sp32;      /* SS.B (a 32-bit pointer); long mode uses all 64 */
+    bool lm;
+};
+
+/* Write slot[0..n) (pushed in that order) below st->sp with the rights of
+ * new_cpl, checking the stack segment's limits (#SS(ss_fault_sel | ext)).
+ * Nothing but memory changes; st->sp is left at the last slot. */
+enum x86_status x86_push_frame(struct x86_cpu *c, struct x86_stack *st, const uint64_t *slot,
+                               unsigned n, unsigned new_cpl, uint16_t ss_fault_sel, uint32_t ext);
+
+/* The inner stack for privilege level dpl from the TSS (ist: the 64-bit
+ * IST entry, 0 for none): SS selector (long mode: null with RPL = dpl) and
+ * pointer. #TS(TR | ext) when the TSS cannot say. */
+enum x86_status x86_tss_stack(struct x86_cpu *c, unsigned dpl, unsigned ist, bool lm,
+                              uint32_t ext, uint16_t *ss_sel, uint64_t *sp);
+
+/* Load and check the inner stack segment sel for privilege dpl (#TS, #SS). */
+enum x86_status x86_inner_ss(struct x86_cpu *c, uint16_t sel, unsigned dpl, uint32_t ext,
+                             vx_x86_segment *ss);
+
 /* May an external interrupt be taken before the instruction at rip? */
 static inline bool x86_interruptible(const struct x86_cpu *c)
 {

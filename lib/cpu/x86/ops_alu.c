@@ -250,6 +250,8 @@ X86_OP(op_flag)
     default: /* 0xfb sti */
         if ((st = iopl_check(c)))
             return st;
+        if (!(c->flags & F_IF))
+            c->shadow_rip = c->next_rip; /* no interrupt before the next instruction */
         c->flags |= F_IF;
         break;
     }

@@ -1,12 +1,15 @@
 /*
  * Far transfers: jmp/call far, retf and iret, in real, virtual-8086,
  * protected and long mode, to code segments directly (same privilege for
- * jmp/call; returns also to an outer privilege level). Call gates, task
- * switches and nested-task iret are the system architecture's next step and
- * raise #GP for now.
+ * jmp/call; returns also to an outer privilege level), and through call
+ * gates (calls to an inner level switch to the TSS's stack and copy the
+ * gate's parameters). Task switches (a TSS or task gate as the target,
+ * nested-task iret) are not modelled: they end the run with
+ * X86_EXIT_UNSUPPORTED.
  */
 #include "config.h"
 
+#include "cpu/x86/interrupt.h"
 #include "cpu/x86/mem.h"
 #include "cpu/x86/ops.h"
 #include "cpu/x86/seg.h"
@@ -104,6 +107,143 @@ static enum x86_status far_pointer(struct x86_cpu *c, const struct x86_insn *i, 
     return st;
 }
 
+/* A far jmp or call to a system descriptor: through a call gate to code at
+ * the gate's privilege; a TSS or a task gate means a task switch. */
+static enum x86_status through_gate(struct x86_cpu *c, const struct x86_insn *i, uint16_t sel,
+                                    bool call)
+{
+    uint32_t err = sel & ~3u;
+    uint64_t desc, desc_lin;
+    enum x86_status st = x86_read_descriptor(c, sel, &desc, &desc_lin);
+    if (st)
+        return st;
+    vx_x86_segment g;
+    x86_descriptor_to_segment(desc, sel, &g);
+    bool lm = c->efer & EFER_LMA;
+    if (g.type == 5 || g.type == 1 || g.type == 9 || g.type == 3 || g.type == 0xb) {
+        if (lm)
+            return x86_raise_err(c, X86_GP, err); /* no task switches in long mode */
+        c->unsupported = "a task switch (a far jmp or call to a TSS or task gate)";
+        c->exit_reason = X86_EXIT_UNSUPPORTED;
+        return X86_EXIT;
+    }
+    bool gate32 = g.type == 0xc, gate16 = g.type == 4 && !lm;
+    if (!gate32 && !gate16)
+        return x86_raise_err(c, X86_GP, err);
+    if (g.dpl < c->cpl || g.dpl < (sel & 3))
+        return x86_raise_err(c, X86_GP, err);
+    if (!g.present)
+        return x86_raise_err(c, X86_NP, err);
+    uint16_t tsel = (uint16_t)(desc >> 16);
+    uint64_t off = (desc & 0xffff) | ((desc >> 32) & 0xffff0000ull);
+    unsigned params = (desc >> 32) & 0x1f;
+    if (gate16)
+        off &= 0xffff;
+    if (lm) {
+        /* A 16-byte gate: offset bits 63:32, and a zero type above them. */
+        uint64_t hi = 0;
+        if ((uint64_t)(sel & ~7u) + 15 > ((sel & 4) ? c->ldt.limit : c->gdt.limit))
+            return x86_raise_err(c, X86_GP, err);
+        if ((st = c->mem->load_sys(c, desc_lin + 8, 8, &hi)))
+            return st;
+        if ((hi >> 40) & 0x1f)
+            return x86_raise_err(c, X86_GP, err);
+        off |= hi << 32;
+        params = 0;
+    }
+
+    /* The code segment the gate leads to. */
+    if ((tsel & ~3u) == 0)
+        return x86_raise_err(c, X86_GP, 0);
+    uint64_t cd, clin;
+    if ((st = x86_read_descriptor(c, tsel, &cd, &clin)))
+        return st;
+    vx_x86_segment cs;
+    x86_descriptor_to_segment(cd, tsel, &cs);
+    uint32_t terr = tsel & ~3u;
+    bool conforming = cs.type & 4;
+    if (!cs.s || !(cs.type & 8) || cs.dpl > c->cpl)
+        return x86_raise_err(c, X86_GP, terr);
+    if (!call && !conforming && cs.dpl != c->cpl)
+        return x86_raise_err(c, X86_GP, terr);
+    if (!cs.present)
+        return x86_raise_err(c, X86_NP, terr);
+    if (lm && (!cs.l || cs.db))
+        return x86_raise_err(c, X86_GP, terr);
+    if ((st = check_target(c, &cs, off)))
+        return st;
+    unsigned new_cpl = conforming ? c->cpl : cs.dpl;
+    unsigned w = lm ? 8 : gate32 ? 4 : 2;
+
+    if (call && new_cpl < c->cpl) {
+        /* To an inner level: the TSS's stack, with the caller's SS:rSP,
+         * the parameters, CS and the return address on it. */
+        uint16_t nsel;
+        uint64_t nsp;
+        if ((st = x86_tss_stack(c, new_cpl, 0, lm, 0, &nsel, &nsp)))
+            return st;
+        struct x86_stack stk = { .width = w, .lm = lm };
+        if (lm) {
+            stk.ss = (vx_x86_segment){ .selector = (uint16_t)new_cpl, .dpl = (uint8_t)new_cpl,
+                                       .type = 3, .s = 1, .db = 1 };
+            stk.sp = nsp;
+        } else {
+            if ((st = x86_inner_ss(c, nsel, new_cpl, 0, &stk.ss)))
+                return st;
+            stk.sp = stk.ss.db ? (uint32_t)nsp : (nsp & 0xffff);
+        }
+        stk.sp32 = stk.ss.db;
+        uint64_t frame[2 + 31 + 2];
+        unsigned n = 0;
+        frame[n++] = c->seg[S_SS].selector;
+        frame[n++] = c->regs[R_SP] & x86_mask(c->stack_size);
+        uint64_t m = x86_mask(c->stack_size);
+        for (unsigned k = params; k-- > 0;) {
+            uint64_t v = 0;
+            if ((st = x86_load(c, S_SS, (c->regs[R_SP] + (uint64_t)k * w) & m, w, &v)))
+                return st;
+            frame[n++] = v;
+        }
+        frame[n++] = c->seg[S_CS].selector;
+        frame[n++] = c->next_rip;
+        for (unsigned k = 0; k < n; k++)
+            frame[k] &= x86_mask(w);
+        if ((st = x86_push_frame(c, &stk, frame, n, new_cpl, nsel, 0)))
+            return st;
+        c->seg[S_SS] = stk.ss;
+        c->regs[R_SP] = (lm || stk.sp32) ? stk.sp : (c->regs[R_SP] & ~0xffffull) | stk.sp;
+        commit_cs(c, &cs, new_cpl, clin, cd);
+        c->next_rip = off;
+        return X86_BRANCH;
+    }
+    if (call) {
+        uint64_t old_sp = c->regs[R_SP];
+        if ((st = x86_push(c, w, c->seg[S_CS].selector)) || (st = x86_push(c, w, c->next_rip))) {
+            c->regs[R_SP] = old_sp;
+            return st;
+        }
+    }
+    (void)i;
+    commit_cs(c, &cs, c->cpl, clin, cd);
+    c->next_rip = off;
+    return X86_BRANCH;
+}
+
+/* Does sel name a system descriptor (a gate or TSS)? Faults as a load
+ * of it would. */
+static enum x86_status is_system(struct x86_cpu *c, uint16_t sel, bool *sys)
+{
+    *sys = false;
+    if ((sel & ~3u) == 0)
+        return X86_OK; /* check_code raises #GP(0) */
+    uint64_t d, lin;
+    enum x86_status st = x86_read_descriptor(c, sel, &d, &lin);
+    if (st)
+        return st;
+    *sys = !((d >> 44) & 1);
+    return X86_OK;
+}
+
 X86_OP(op_jmp_far)
 {
     uint64_t off;
@@ -116,6 +256,11 @@ X86_OP(op_jmp_far)
         c->next_rip = off & x86_mask(i->opsize == 2 ? 2 : 4);
         return X86_BRANCH;
     }
+    bool sys;
+    if ((st = is_system(c, sel, &sys)))
+        return st;
+    if (sys)
+        return through_gate(c, i, sel, false);
     vx_x86_segment cs;
     uint64_t dl, d;
     if ((st = check_code(c, sel, false, &cs, &dl, &d)) || (st = check_target(c, &cs, off)))
@@ -143,6 +288,11 @@ X86_OP(op_call_far)
         c->next_rip = off & x86_mask(size);
         return X86_BRANCH;
     }
+    bool sys;
+    if ((st = is_system(c, sel, &sys)))
+        return st;
+    if (sys)
+        return through_gate(c, i, sel, true);
     vx_x86_segment cs;
     uint64_t dl, d;
     if ((st = check_code(c, sel, false, &cs, &dl, &d)) || (st = check_target(c, &cs, off)))
@@ -267,6 +417,8 @@ static enum x86_status far_return(struct x86_cpu *c, const struct x86_insn *i, b
         c->flags = (c->flags & ~can) | (w[2] & can) | 2;
     }
     commit_cs(c, &cs, new_cpl, dl, d);
+    if (iret)
+        c->nmi_blocked = false; /* iret ends NMI blocking */
     if (outer) {
         bool to64 = (c->efer & EFER_LMA) && cs.l;
         c->seg[S_SS] = ss;
@@ -322,6 +474,7 @@ X86_OP(op_iret)
     x86_flush_flags(c);
     c->flags = (c->flags & ~can) | (w[2] & can) | 2;
     load_cs_real(c, (uint16_t)w[1]);
+    c->nmi_blocked = false;
     c->next_rip = w[0] & x86_mask(size);
     return X86_BRANCH;
 }

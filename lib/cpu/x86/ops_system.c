@@ -333,12 +333,10 @@ X86_OP(op_grp6)
 #define CR4_PVI (1ull << 1)
 #define CR4_TSD (1ull << 2)
 #define CR4_DE (1ull << 3)
-#define CR4_MCE (1ull << 6)
-#define CR4_PCE (1ull << 8)
 #define CR4_FSGSBASE (1ull << 16)
 /* The CR4 bits this CPU model lets software set (CPUID says the same). */
-#define CR4_SUPPORTED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | \
-                       CR4_OSFXSR | CR4_OSXMMEXCPT)
+#define CR4_SUPPORTED (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | \
+                       CR4_OSXMMEXCPT)
 
 /* After CR0/CR4/EFER changed: the derived mode and, where paging changed,
  * the TLB. */

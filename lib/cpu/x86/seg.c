@@ -38,7 +38,19 @@ enum x86_status x86_read_descriptor(struct x86_cpu *c, uint16_t sel, uint64_t *d
     return c->mem->load_sys(c, *lin, 8, desc);
 }
 
+static enum x86_status load_sreg(struct x86_cpu *c, unsigned seg, uint16_t sel);
+
+/* A load of SS holds off interrupts until the next instruction is done
+ * (so mov ss, then mov esp, switch stacks atomically). */
 enum x86_status x86_load_sreg(struct x86_cpu *c, unsigned seg, uint16_t sel)
+{
+    enum x86_status st = load_sreg(c, seg, sel);
+    if (st == X86_OK && seg == S_SS)
+        c->shadow_rip = c->next_rip;
+    return st;
+}
+
+static enum x86_status load_sreg(struct x86_cpu *c, unsigned seg, uint16_t sel)
 {
     vx_x86_segment *s = &c->seg[seg];
     if (!(c->cr0 & CR0_PE) || (c->flags & F_VM)) {
