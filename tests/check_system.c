@@ -239,6 +239,49 @@ START_TEST(test_irq_set_args)
 }
 END_TEST
 
+/* TF single-stepping, and NMIs through an IST gate, held while one is
+ * being handled. The guest asks for each NMI with a write to port 0x98. */
+START_TEST(test_nmi_step)
+{
+    static const uint32_t want[] = {
+        6,                  /* #DB traps */
+        1, 0x7000 - 40,     /* the first NMI, on the IST stack */
+        0x77,               /* the second is held until iretq */
+        2, 0x7000 - 40,
+        0x33, 2, 0xd0e,
+    };
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "nmi64", VX_MODE_LONG64))
+        return;
+    reports r;
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(vx_pio_register(g.m, REPORT_PORT, 1, &report_ops, &r), 0);
+    vx_exit e;
+    unsigned nmis = 0;
+    for (;;) {
+        guest_exit_init(&e);
+        guest_run_vcpu(&g, g.v, &e);
+        if (e.reason != VX_EXIT_IO || e.u.io.port != 0x98)
+            break;
+        ck_assert_int_eq(vx_vcpu_nmi(g.v), 0);
+        nmis++;
+    }
+    if (e.reason == VX_EXIT_INTERNAL && g.accel == VX_ACCEL_KVM &&
+        strstr(vx_last_error(), "software KVM")) {
+        printf("SKIP: %s: after %u reports: %s\n", g.label, r.n, vx_last_error());
+        expect_reports(&g, &r, want, sizeof want / sizeof want[0], true);
+        guest_destroy(&g);
+        return;
+    }
+    char buf[128];
+    ck_assert_msg(e.reason == VX_EXIT_HLT, "%s: exit %s (%s)", g.label,
+                  guest_describe_exit(&e, buf, sizeof buf), vx_last_error());
+    GUEST_EQ(&g, "NMIs raised", nmis, 2);
+    expect_reports(&g, &r, want, sizeof want / sizeof want[0], false);
+    guest_destroy(&g);
+}
+END_TEST
+
 /* vx_vcpu_translate walks the tables as they are in guest memory now. */
 START_TEST(test_translate)
 {
@@ -324,6 +367,7 @@ int main(void)
     tcase_add_loop_test(tc, test_demand_paging, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_translate, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_timer, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_nmi_step, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_irq_set_args, 0, GUEST_ACCEL_COUNT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

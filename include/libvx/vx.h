@@ -312,6 +312,13 @@ VX_API int vx_vcpu_run(vx_vcpu *v, vx_exit *exit);
  * is not running, its next vx_vcpu_run() returns VX_EXIT_STOPPED at once. */
 VX_API int vx_vcpu_stop(vx_vcpu *v);
 
+/* Raise a non-maskable interrupt on the vCPU (vector 2, whatever RFLAGS.IF;
+ * held while the guest's NMI handler runs, until its iret). It is taken at
+ * the next instruction boundary the vCPU reaches inside vx_vcpu_run(), and
+ * wakes a vCPU waiting in hlt. Several requests before it is taken make one
+ * NMI. Callable from any thread and from a signal handler. */
+VX_API int vx_vcpu_nmi(vx_vcpu *v);
+
 /* Stop after exactly `instructions` more guest instructions with
  * VX_EXIT_BUDGET; 0 removes the budget. tcg only: VX_ENOTSUP on kvm. */
 VX_API int vx_vcpu_set_budget(vx_vcpu *v, uint64_t instructions);

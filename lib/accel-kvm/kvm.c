@@ -876,6 +876,12 @@ static int kvm_run(vx_vcpu *v, vx_exit *exit)
         }
         if (vxi_vcpu_take_stop(v, exit))
             return 0;
+        if (atomic_load_explicit(&v->nmi_pending, memory_order_relaxed) &&
+            atomic_exchange(&v->nmi_pending, 0) && ioctl(k->fd, KVM_NMI) < 0) {
+            vxi_error(VX_EACCEL, "KVM_NMI: %s", strerror(errno));
+            internal(exit);
+            return 0;
+        }
         if (ioctl(k->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;

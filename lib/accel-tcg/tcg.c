@@ -622,6 +622,8 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
     struct x86_cpu *c = &t->cpu;
     unsigned n = tb->count;
     bool budget_cut = false;
+    if (__builtin_expect(c->flags & F_TF, 0))
+        n = 1; /* single-step: the caller traps after the instruction */
     if (t->budget_on && t->budget < n) {
         n = (unsigned)t->budget;
         budget_cut = true;
@@ -691,10 +693,20 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
  * that fell due and take an external interrupt when RFLAGS.IF and the
  * interrupt shadow allow. Returns true when the run must end (exit filled
  * in: the delivery triple-faulted or needs a task switch). */
+static bool event_failed(struct tcg_vcpu *t, vx_exit *exit, int vector);
+
 static bool check_interrupts(struct tcg_vcpu *t, vx_exit *exit)
 {
     struct x86_cpu *c = &t->cpu;
     struct pc_intc *ic = t->tm->intc;
+    /* An NMI first: it ignores IF, not the shadow of mov ss. */
+    if (atomic_load_explicit(&t->v->nmi_pending, memory_order_relaxed) && !c->nmi_blocked &&
+        c->shadow_rip != c->rip && atomic_exchange(&t->v->nmi_pending, 0)) {
+        if (x86_take_event(c, X86_NMI, X86_EV_NMI) != X86_OK)
+            return event_failed(t, exit, X86_NMI);
+    }
+    if (!ic)
+        return false;
     uint64_t now = pc_intc_now();
     if (now >= t->next_tick)
         t->next_tick = pc_intc_poll(ic);
@@ -706,9 +718,15 @@ static bool check_interrupts(struct tcg_vcpu *t, vx_exit *exit)
     int vector = pc_intc_acknowledge(ic);
     if (vector < 0)
         return false;
-    c->exc = (struct x86_exc){ .vector = (uint8_t)vector };
     if (x86_take_event(c, (unsigned)vector, X86_EV_EXTERNAL) == X86_OK)
         return false;
+    return event_failed(t, exit, vector);
+}
+
+/* Delivering an external event failed: a triple fault or a task gate. */
+static bool event_failed(struct tcg_vcpu *t, vx_exit *exit, int vector)
+{
+    struct x86_cpu *c = &t->cpu;
     if (c->exit_reason == X86_EXIT_SHUTDOWN) {
         exit->reason = VX_EXIT_SHUTDOWN;
         exit->u.shutdown.kind = VX_SHUTDOWN_TRIPLE_FAULT;
@@ -765,7 +783,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                 prev = NULL; /* another vCPU may have flushed the cache meanwhile */
             }
         }
-        if (tm->intc && check_interrupts(t, exit))
+        if ((tm->intc || atomic_load_explicit(&v->nmi_pending, memory_order_relaxed)) &&
+            check_interrupts(t, exit))
             break;
         if (c->mode_key != t->tlb_mode_key)
             flush_tlb(t);
@@ -794,10 +813,25 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
              * stoppable within a burst of 64 blocks. */
             enum block_end end;
             unsigned burst = t->budget_on ? 1 : 64;
+            bool step_failed = false;
             for (;;) {
                 prev = tb;
                 prev_gen = tm->tbs.generation;
+                bool stepping = c->flags & F_TF;
                 end = run_block(t, tb, &st);
+                if (__builtin_expect(stepping, 0)) {
+                    /* TF was set when the instruction began: a #DB trap
+                     * after it (not after a software interrupt, whose
+                     * delivery cleared TF). */
+                    x86_handler fn = tb->insn[0].fn;
+                    if (end == END_NEXT && fn != op_int && fn != op_int3 && fn != op_into &&
+                        fn != op_int1) {
+                        c->dr[6] |= 0x4000; /* BS */
+                        if (x86_take_event(c, X86_DB, X86_EV_ICEBP) != X86_OK)
+                            step_failed = event_failed(t, exit, X86_DB);
+                    }
+                    break;
+                }
                 if (end != END_NEXT || --burst == 0 ||
                     atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
                     (tm->intc && pc_intc_intr(tm->intc)))
@@ -809,6 +843,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                     break;
                 tb = n;
             }
+            if (step_failed)
+                break;
             if (end == END_NEXT)
                 continue;
             if (end == END_BUDGET) {
@@ -825,10 +861,12 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
         enum x86_exit_reason why = c->exit_reason;
         c->exit_reason = X86_EXIT_NONE;
         if (why == X86_EXIT_HLT) {
+            if (atomic_load(&v->nmi_pending) && !c->nmi_blocked)
+                continue; /* the NMI wakes it */
             if (tm->intc && (c->flags & F_IF)) {
                 /* Wait for an interrupt, letting other vCPUs run. */
                 pthread_mutex_unlock(&tm->lock);
-                pc_intc_wait(tm->intc, &v->stop_requested);
+                pc_intc_wait(tm->intc, &v->stop_requested, &v->nmi_pending);
                 lock_machine(tm);
                 prev = NULL;
                 t->next_tick = 0;

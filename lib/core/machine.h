@@ -29,6 +29,7 @@ struct vx_vcpu {
     atomic_int running;         /* inside vx_vcpu_run() */
     atomic_int stop_requested;  /* set by vx_vcpu_stop(), consumed by run() */
     atomic_int tid;             /* kernel thread id while running, for kicks */
+    atomic_int nmi_pending;     /* set by vx_vcpu_nmi(), consumed by the accelerator */
     struct vx_io_cache io_cache[2]; /* last range hit per bus (VX_IO_PIO, _MMIO) */
 };
 

@@ -198,6 +198,17 @@ VX_API int vx_vcpu_stop(vx_vcpu *v)
     return 0;
 }
 
+VX_API int vx_vcpu_nmi(vx_vcpu *v)
+{
+    /* Async-signal-safe, as vx_vcpu_stop: the kick makes a running vCPU
+     * look (kvm re-enters KVM_RUN after injecting it). */
+    if (!v)
+        return VX_EINVAL;
+    atomic_store(&v->nmi_pending, 1);
+    v->machine->ops->kick(v);
+    return 0;
+}
+
 VX_API int vx_vcpu_set_budget(vx_vcpu *v, uint64_t instructions)
 {
     if (!v)

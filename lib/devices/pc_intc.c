@@ -145,13 +145,13 @@ uint64_t pc_intc_poll(struct pc_intc *ic)
     return next;
 }
 
-bool pc_intc_wait(struct pc_intc *ic, const atomic_int *stop)
+bool pc_intc_wait(struct pc_intc *ic, const atomic_int *stop, const atomic_int *nmi)
 {
     pthread_mutex_lock(&ic->lock);
     for (;;) {
         uint64_t now = pc_intc_now();
         i8254_update(&ic->pit, now);
-        if (atomic_load(&ic->intr) || atomic_load(stop))
+        if (atomic_load(&ic->intr) || atomic_load(stop) || atomic_load(nmi))
             break;
         uint64_t next = i8254_next_event_ns(&ic->pit, now);
         if (next <= now)

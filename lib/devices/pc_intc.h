@@ -52,10 +52,11 @@ int pc_intc_acknowledge(struct pc_intc *ic);
 uint64_t pc_intc_poll(struct pc_intc *ic);
 
 /* Sleep until INTR is high (delivering timer edges as they fall due) or
- * *stop is set. A raised line wakes the sleeper at once; *stop is looked at
- * every millisecond, since vx_vcpu_stop() may come from a signal handler,
- * where nothing but the flag may be touched. Returns whether INTR is high. */
-bool pc_intc_wait(struct pc_intc *ic, const atomic_int *stop);
+ * *stop or *nmi is set. A raised line wakes the sleeper at once; the flags
+ * are looked at every millisecond, since vx_vcpu_stop() and vx_vcpu_nmi()
+ * may come from a signal handler, where nothing but a flag may be touched.
+ * Returns whether INTR is high. */
+bool pc_intc_wait(struct pc_intc *ic, const atomic_int *stop, const atomic_int *nmi);
 
 /* CLOCK_MONOTONIC in nanoseconds: the timer's clock. */
 uint64_t pc_intc_now(void);

@@ -170,6 +170,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     # running
     "vx_vcpu_run": (c_int, [c_void_p, _P(ExitStruct)]),
     "vx_vcpu_stop": (c_int, [c_void_p]),
+    "vx_vcpu_nmi": (c_int, [c_void_p]),
     "vx_vcpu_set_budget": (c_int, [c_void_p, c_uint64]),
     "vx_vcpu_instructions": (c_uint64, [c_void_p]),
     "vx_vcpu_index": (c_uint, [c_void_p]),

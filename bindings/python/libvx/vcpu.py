@@ -726,6 +726,14 @@ class Vcpu:
         if rc:
             raise from_call(rc, "vx_vcpu_stop")
 
+    def nmi(self) -> None:
+        """Raise a non-maskable interrupt (vector 2) on this vCPU: taken at its
+        next instruction boundary inside :meth:`run`, held while the guest's
+        NMI handler runs. Callable from any thread."""
+        rc = self._L.vx_vcpu_nmi(self._handle())
+        if rc:
+            raise from_call(rc, "vx_vcpu_nmi")
+
     def set_budget(self, instructions: int) -> None:
         """Stop after exactly `instructions` more guest instructions with
         ExitReason.BUDGET; 0 removes the budget. tcg only: NotSupported on

@@ -220,6 +220,12 @@ class Api(GuestMixin):
         with self.assertRaises(ValueError):
             view[0]
 
+    def test_nmi_pending(self):
+        """An NMI raised before run() waits for it (kept, not an error)."""
+        m = self.new_machine(ram=False)
+        m.vcpu.nmi()
+        m.vcpu.nmi()
+
     def test_irq_set(self):
         m = self.new_machine(ram=False)
         with self.assertRaises(libvx.NotSupported) as cm:
