@@ -480,6 +480,7 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
         n++;
         pc += (unsigned)len;
         if (ends_block(fn) || n == TB_MAX_INSNS || page2 != TB_NO_PAGE ||
+            (c->mode_key & X86_MODE_STEP) ||
             (pc & 0xfff) == 0 || ((pc ^ lin) & ~0xfffull))
             break;
     }
@@ -622,8 +623,6 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
     struct x86_cpu *c = &t->cpu;
     unsigned n = tb->count;
     bool budget_cut = false;
-    if (__builtin_expect(c->flags & F_TF, 0))
-        n = 1; /* single-step: the caller traps after the instruction */
     if (t->budget_on && t->budget < n) {
         n = (unsigned)t->budget;
         budget_cut = true;
@@ -813,28 +812,31 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
              * stoppable within a burst of 64 blocks. */
             enum block_end end;
             unsigned burst = t->budget_on ? 1 : 64;
-            bool step_failed = false;
-            for (;;) {
+            struct pc_intc *intc = tm->intc;
+            if (__builtin_expect(c->mode_key & X86_MODE_STEP, 0)) {
+                /* TF was set when the instruction began (blocks of this
+                 * mode hold one): a #DB trap after it, unless it was a
+                 * software interrupt, whose delivery cleared TF. */
                 prev = tb;
                 prev_gen = tm->tbs.generation;
-                bool stepping = c->flags & F_TF;
                 end = run_block(t, tb, &st);
-                if (__builtin_expect(stepping, 0)) {
-                    /* TF was set when the instruction began: a #DB trap
-                     * after it (not after a software interrupt, whose
-                     * delivery cleared TF). */
-                    x86_handler fn = tb->insn[0].fn;
-                    if (end == END_NEXT && fn != op_int && fn != op_int3 && fn != op_into &&
-                        fn != op_int1) {
-                        c->dr[6] |= 0x4000; /* BS */
-                        if (x86_take_event(c, X86_DB, X86_EV_ICEBP) != X86_OK)
-                            step_failed = event_failed(t, exit, X86_DB);
-                    }
-                    break;
+                x86_handler fn = tb->insn[0].fn;
+                if (end == END_NEXT && fn != op_int && fn != op_int3 && fn != op_into &&
+                    fn != op_int1) {
+                    c->dr[6] |= 0x4000; /* BS */
+                    if (x86_take_event(c, X86_DB, X86_EV_ICEBP) != X86_OK &&
+                        event_failed(t, exit, X86_DB))
+                        break;
                 }
+                burst = 0;
+            }
+            while (burst) {
+                prev = tb;
+                prev_gen = tm->tbs.generation;
+                end = run_block(t, tb, &st);
                 if (end != END_NEXT || --burst == 0 ||
                     atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
-                    (tm->intc && pc_intc_intr(tm->intc)))
+                    (intc && pc_intc_intr(intc)))
                     break;
                 struct tb *n = tb->succ;
                 if (!n || !n->valid || tb->succ_gen != tm->map_gen ||
@@ -843,8 +845,6 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                     break;
                 tb = n;
             }
-            if (step_failed)
-                break;
             if (end == END_NEXT)
                 continue;
             if (end == END_BUDGET) {

@@ -41,7 +41,8 @@ void x86_update_mode(struct x86_cpu *c)
     c->mode_key = (uint32_t)c->code_size | (uint32_t)c->stack_size << 4 |
                   (uint32_t)c->cpl << 8 | (c->long64 ? 1u << 10 : 0) |
                   (c->flat ? 1u << 11 : 0) | (pe ? 1u << 12 : 0) | (vm ? 1u << 13 : 0) |
-                  ((c->cr0 & CR0_PG) ? 1u << 14 : 0);
+                  ((c->cr0 & CR0_PG) ? 1u << 14 : 0) |
+                  ((c->flags & F_TF) ? X86_MODE_STEP : 0);
 }
 
 void x86_cpu_reset(struct x86_cpu *c)

@@ -171,6 +171,7 @@ struct x86_cpu {
     bool long64;        /* 64-bit mode (CS.L in long mode) */
     bool flat;          /* no segment limit/base work needed for DS/ES/SS (all base 0, 4 GiB) */
     uint32_t mode_key;  /* what a translated block depends on besides its address */
+#define X86_MODE_STEP (1u << 15) /* mode_key: RFLAGS.TF, single-stepping */
 
     /* Exception raised by the current instruction. */
     struct x86_exc {
@@ -339,7 +340,7 @@ static inline bool x86_cond(const struct x86_cpu *c, unsigned cc)
 /* ---- mode ----------------------------------------------------------------- */
 
 /* Recompute cpl, code_size, stack_size, long64, flat and mode_key after any
- * change to CS, SS, CR0, CR4, EFER or RFLAGS.VM. */
+ * change to CS, SS, CR0, CR4, EFER or RFLAGS.VM/TF. */
 void x86_update_mode(struct x86_cpu *c);
 
 /* Reset state (real mode at F000:FFF0), as after power-on. */

@@ -162,7 +162,10 @@ X86_OP(op_popf)
     if (i->opsize == 2)
         can &= 0xffff;
     x86_flush_flags(c);
+    uint64_t old = c->flags;
     c->flags = ((c->flags & ~can) | (v & can) | 2) & ~(uint64_t)F_RF;
+    if ((old ^ c->flags) & F_TF)
+        x86_update_mode(c); /* single-stepping starts or ends */
     return X86_OK;
 }
 
