@@ -139,6 +139,7 @@ START_TEST(test_exceptions32)
         EXC(13, 0x1000, 0x08, RF),          /* #GP(selector) */
         EXC(11, 0x38, 0x08, RF),            /* #NP(selector) */
         EXC(13, 0, 0x08, RF),               /* past FS's limit */
+        0x53,                               /* conforming code: CPL stays 3 */
         0x08, 0x10, 0x6800 - 24, 0x2222, 0x1111, /* through the call gate */
         0x23, 0x5000,                       /* back in ring 3, parameters dropped */
         0xd0e,
@@ -235,6 +236,23 @@ START_TEST(test_irq_set_args)
     ck_assert_int_eq(vx_irq_set(NULL, 3, 1), VX_EINVAL);
     ck_assert_int_eq(vx_irq_set(g.m, 3, 1), 0);
     ck_assert_int_eq(vx_irq_set(g.m, 3, 0), 0);
+    guest_destroy(&g);
+}
+END_TEST
+
+START_TEST(test_mode16)
+{
+    static const uint32_t want[] = {
+        0x0d, 0x11,         /* real mode: #GP past the 64 KiB limit, then on */
+        0x5a5a1234,         /* unreal mode reaches past it */
+        0x1616, 2,          /* 16-bit protected mode: 2-byte pushes */
+        0xd0e,
+    };
+    guest g;
+    if (!guest_setup(&g, guest_accels[_i], "mode16", VX_MODE_REAL))
+        return;
+    reports r;
+    run_expect(&g, &r, want, sizeof want / sizeof want[0]);
     guest_destroy(&g);
 }
 END_TEST
@@ -368,6 +386,7 @@ int main(void)
     tcase_add_loop_test(tc, test_translate, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_timer, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_nmi_step, 0, GUEST_ACCEL_COUNT);
+    tcase_add_loop_test(tc, test_mode16, 0, GUEST_ACCEL_COUNT);
     tcase_add_loop_test(tc, test_irq_set_args, 0, GUEST_ACCEL_COUNT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

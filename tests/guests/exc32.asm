@@ -95,6 +95,7 @@ start:
     iret
 
 ring3:
+    call 0x50:conforming            ; DPL 0, conforming: runs at CPL 3
     push dword 0x1111               ; the gate copies these two
     push dword 0x2222
     call 0x48:0                     ; the gate's selector; the offset is ignored
@@ -104,6 +105,11 @@ ring3:
     out REPORT_PORT, eax            ; 0x5000: retf 8 dropped the parameters
     REPORT 0xd0e
     out 0x99, al
+
+conforming:                         ; CPL stays 3: CS.RPL is 3
+    mov eax, cs
+    out REPORT_PORT, eax
+    retf
 
 gate_target:                        ; ring 0
     mov eax, cs
@@ -121,6 +127,8 @@ gate_target:                        ; ring 0
 exc_common:
     ; [esp] vector, +4 error, +8 eip, +12 cs, +16 eflags
     push eax
+    mov eax, 0x10                   ; a return to ring 3 nulled DS (DPL 0)
+    mov ds, eax
     mov eax, [esp + 4]
     out REPORT_PORT, eax
     mov eax, [esp + 8]
@@ -176,6 +184,7 @@ gdt:
     dq 0x00cf12000000ffff           ; 0x38 data, not present
     dq 0x0040920000000fff           ; 0x40 data, byte-granular limit 0xfff
     dw gate_target, 0x08, 0xec02, 0 ; 0x48 32-bit call gate, DPL 3, 2 parameters
+    dq 0x00cf9e000000ffff           ; 0x50 code32, conforming, DPL 0
 gdt_end:
 
 gdtr:

@@ -20,7 +20,10 @@ void x86_update_mode(struct x86_cpu *c)
     } else if (vm) {
         c->cpl = 3;
     } else {
-        c->cpl = cs->dpl; /* CS.DPL is CPL once loaded (SS.DPL too) */
+        /* CS.DPL is the CPL once loaded, but for conforming code, which
+         * runs at the caller's level: there CS.RPL says it (far transfers
+         * set it to the CPL). */
+        c->cpl = (cs->s && (cs->type & 0xc) == 0xc) ? (cs->selector & 3) : cs->dpl;
         if (!cs->s)
             c->cpl = c->seg[S_SS].dpl;
     }
