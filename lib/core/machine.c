@@ -212,6 +212,15 @@ VX_API int vx_machine_create(const vx_machine_opts *opts, vx_machine **out)
     return 0;
 }
 
+void vxi_machine_shutdown(vx_machine *m, unsigned kind, uint32_t code)
+{
+    uint64_t none = 0;
+    if (!atomic_compare_exchange_strong(&m->shutdown, &none, (uint64_t)kind << 32 | code))
+        return; /* the first request stands */
+    for (unsigned i = 0; i < m->vcpu_count; i++)
+        vx_vcpu_stop(m->vcpus[i]);
+}
+
 VX_API int vx_irq_set(vx_machine *m, unsigned line, int level)
 {
     if (!m)
@@ -228,6 +237,8 @@ VX_API void vx_machine_destroy(vx_machine *m)
 {
     if (!m)
         return;
+    if (m->board_fini)
+        m->board_fini(m->board);
     for (unsigned i = 0; i < m->vcpu_count; i++) {
         m->ops->vcpu_fini(m->vcpus[i]);
         free(m->vcpus[i]);

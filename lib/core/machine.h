@@ -20,6 +20,13 @@ struct vx_machine {
     struct vx_io_bus pio, mmio;
     unsigned vcpu_count;
     struct vx_vcpu **vcpus;
+    /* A board (vx_board_pc): freed by board_fini before the accelerator
+     * and memory go. */
+    void *board;
+    void (*board_fini)(void *board);
+    /* A device powered the machine off or reset it: every vCPU's next
+     * look at its stop flag returns VX_EXIT_SHUTDOWN with these. */
+    _Atomic uint64_t shutdown; /* kind << 32 | code; 0: none */
 };
 
 struct vx_vcpu {
@@ -52,8 +59,21 @@ static inline bool vxi_vcpu_take_stop(vx_vcpu *v, vx_exit *exit)
         return false;
     if (!atomic_exchange(&v->stop_requested, 0))
         return false;
+    uint64_t shutdown = atomic_load(&v->machine->shutdown);
+    if (shutdown) {
+        exit->reason = VX_EXIT_SHUTDOWN;
+        exit->u.shutdown.kind = (uint32_t)(shutdown >> 32);
+        exit->u.shutdown.code = (uint32_t)shutdown;
+        atomic_store(&v->stop_requested, 1); /* and on every later run */
+        return true;
+    }
     exit->reason = VX_EXIT_STOPPED;
     return true;
 }
+
+/* A device asks for the machine to stop: VX_SHUTDOWN_RESET or _POWEROFF
+ * with the guest's code. Every vCPU leaves vx_vcpu_run() (the one calling,
+ * from inside its callback, after the access). */
+void vxi_machine_shutdown(vx_machine *m, unsigned kind, uint32_t code);
 
 #endif

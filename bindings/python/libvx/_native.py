@@ -67,6 +67,19 @@ READ_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint, POINTER(c_uint64))
 WRITE_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint, c_uint64)
 
 
+SERIAL_FN = CFUNCTYPE(None, c_void_p, POINTER(c_uint8), c_size_t)
+
+
+class PcOpts(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("ram_size", c_uint64),
+        ("serial_fd", c_int),
+        ("serial_out", SERIAL_FN),
+        ("serial_opaque", c_void_p),
+    ]
+
+
 class IoOps(Structure):
     _fields_ = [
         ("size", c_size_t),
@@ -125,6 +138,7 @@ from .x86 import DTable, Fpu, Regs, Segment, Sregs  # noqa: E402
 
 STRUCTS: Dict[str, Any] = {
     "vx_machine_opts": MachineOpts,
+    "vx_pc_opts": PcOpts,
     "vx_io_ops": IoOps,
     "vx_exit": ExitStruct,
     "vx_x86_regs": Regs,
@@ -188,6 +202,9 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "vx_vcpu_get_msr": (c_int, [c_void_p, c_uint32, _P(c_uint64)]),
     "vx_vcpu_translate": (c_int, [c_void_p, c_uint64, _P(c_uint64)]),
     "vx_irq_set": (c_int, [c_void_p, c_uint, c_int]),
+    "vx_board_pc": (c_int, [c_void_p, _P(PcOpts)]),
+    "vx_pc_serial_input": (c_int, [c_void_p, c_void_p, c_size_t]),
+    "vx_boot_linux": (c_int, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_char_p]),
     "vx_vcpu_set_msr": (c_int, [c_void_p, c_uint32, c_uint64]),
     "vx_vcpu_set_mode": (c_int, [c_void_p, c_int, c_uint64]),
 }

@@ -10,7 +10,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _callbacks
-from ._native import IoOps, MachineOpts, lib
+from ._native import SERIAL_FN, IoOps, MachineOpts, PcOpts, lib
 from .errors import EINVAL, Busy, Error, InvalidArgument, from_call
 from .vcpu import Vcpu, _by_pointer
 
@@ -559,6 +559,58 @@ class Machine:
         if rc:
             raise from_call(rc, "vx_load_elf")
         return entry.value
+
+    # -- the pc board and Linux --------------------------------------------------------
+
+    def board_pc(
+        self,
+        ram_size: int = 256 << 20,
+        serial_fd: int = -1,
+        serial_out: Optional[Callable[[bytes], None]] = None,
+    ) -> None:
+        """Make this machine a PC (vx_board_pc): RAM with the PC's holes, COM1,
+        the RTC, the keyboard controller and the debug-exit port. The machine
+        must have been created with flags IRQCHIP | IGNORE_UNCLAIMED_IO.
+        COM1's output goes to serial_fd (-1: nowhere) and/or serial_out(bytes),
+        called on the vCPU's thread."""
+        cb = SERIAL_FN()
+        if serial_out is not None:
+
+            def tramp(opaque: Any, buf: Any, n: int) -> None:
+                try:
+                    serial_out(ctypes.string_at(buf, n))
+                except BaseException:  # a callback must not unwind through C
+                    pass
+
+            cb = SERIAL_FN(tramp)
+        opts = PcOpts(ctypes.sizeof(PcOpts), _u64(ram_size, "ram_size"), serial_fd, cb, None)
+        rc = self._L.vx_board_pc(self._handle(), ctypes.byref(opts))
+        if rc:
+            raise from_call(rc, "vx_board_pc")
+        self._serial_cb = cb  # the C side keeps the pointer: keep the function alive
+
+    def serial_input(self, data: Buffer) -> int:
+        """Give COM1 bytes to read (vx_pc_serial_input); returns how many it
+        took (one until the guest enables the UART's FIFO, then up to 16)."""
+        arg, n = _in_buffer(data)
+        rc = self._L.vx_pc_serial_input(self._handle(), arg, n)
+        if rc < 0:
+            raise from_call(rc, "vx_pc_serial_input")
+        return rc
+
+    def boot_linux(
+        self,
+        kernel: Union[Buffer, str, "os.PathLike[str]"],
+        initrd: Union[Buffer, str, "os.PathLike[str]", None] = None,
+        cmdline: str = "console=ttyS0",
+    ) -> None:
+        """Load a bzImage (and initrd) into this PC and put vCPU 0 at its
+        64-bit entry (vx_boot_linux). Paths or bytes-like objects."""
+        karg, kn = _image_bytes(kernel)
+        iarg, inn = _image_bytes(initrd) if initrd is not None else (None, 0)
+        rc = self._L.vx_boot_linux(self._handle(), karg, kn, iarg, inn, cmdline.encode())
+        if rc:
+            raise from_call(rc, "vx_boot_linux")
 
     # -- devices ----------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ class Headers(unittest.TestCase):
         if not cc:
             self.skipTest("no C compiler to check structure layouts against")
         lines = ["#include <stddef.h>", "#include <stdio.h>", "#include <libvx/vx.h>",
-                 "int main(void) {"]
+                 "#include <libvx/pc.h>", "int main(void) {"]
         expect = {}
         for cname, struct in _native.STRUCTS.items():
             lines.append(f'printf("sizeof {cname} %zu\\n", sizeof({cname}));')

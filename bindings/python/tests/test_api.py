@@ -226,6 +226,20 @@ class Api(GuestMixin):
         m.vcpu.nmi()
         m.vcpu.nmi()
 
+    def test_pc_board_and_linux_errors(self):
+        m = self.new_machine(ram=False)
+        with self.assertRaises(libvx.InvalidArgument):
+            m.board_pc()  # needs IRQCHIP | IGNORE_UNCLAIMED_IO
+        flags = libvx.MachineFlags.IRQCHIP | libvx.MachineFlags.IGNORE_UNCLAIMED_IO
+        with libvx.Machine(accel=self.ACCEL, flags=flags) as pc:
+            out = []
+            pc.board_pc(ram_size=32 << 20, serial_out=out.append)
+            with self.assertRaises(libvx.Busy):
+                pc.board_pc()
+            self.assertEqual(pc.serial_input(b"hi"), 1)  # FIFO off until the guest enables it
+            with self.assertRaises(libvx.Corrupt):
+                pc.boot_linux(b"\0" * 4096)  # not a bzImage
+
     def test_irq_set(self):
         m = self.new_machine(ram=False)
         with self.assertRaises(libvx.NotSupported) as cm:

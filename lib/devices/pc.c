@@ -1,0 +1,235 @@
+/*
+ * The `pc` board (include/libvx/pc.h): RAM with the PC's holes and the
+ * legacy devices at their usual ports. The interrupt controller and timer
+ * are the machine's (VX_MACHINE_IRQCHIP); the devices here raise their
+ * lines through vx_irq_set(), so the same board runs on kvm (KVM's
+ * in-kernel irqchip) and tcg (lib/devices/pc_intc.c).
+ *
+ * The device models are not thread-safe: one board lock serialises the
+ * guest's port accesses (vCPU threads) and the host's serial input.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvx/pc.h>
+
+#include "core/error.h"
+#include "core/machine.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/mc146818.h"
+#include "devices/pc.h"
+#include "devices/uart16550.h"
+
+#define MIB (1ull << 20)
+#define LOW_RAM_MAX (3ull << 30) /* above: the PCI hole, to 4 GiB */
+#define HIGH_RAM_BASE (4ull << 30)
+#define COM1_BASE 0x3f8
+#define COM1_IRQ 4
+
+struct vx_pc {
+    vx_machine *m;
+    pthread_mutex_t lock;
+    struct vx_pc_layout layout;
+    int serial_fd;
+    void (*serial_out)(void *opaque, const uint8_t *buf, size_t len);
+    void *serial_opaque;
+    struct uart16550 com1;
+    struct mc146818 rtc;
+    struct i8042 kbc;
+    struct debug_exit dbg;
+};
+
+static uint64_t now_ns(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t wall_clock(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)time(NULL);
+}
+
+/* Called with the board lock held, from inside a device. */
+static void set_irq(void *ctx, unsigned line, int level)
+{
+    struct vx_pc *pc = ctx;
+    vx_irq_set(pc->m, line, level);
+}
+
+static void serial_tx(void *ctx, uint8_t byte)
+{
+    struct vx_pc *pc = ctx;
+    if (pc->serial_fd >= 0) {
+        ssize_t n;
+        do
+            n = write(pc->serial_fd, &byte, 1);
+        while (n < 0 && errno == EINTR);
+    }
+    if (pc->serial_out)
+        pc->serial_out(pc->serial_opaque, &byte, 1);
+}
+
+static void kbc_reset(void *ctx)
+{
+    struct vx_pc *pc = ctx;
+    vxi_machine_shutdown(pc->m, VX_SHUTDOWN_RESET, 0);
+}
+
+static void debug_exit(void *ctx, uint64_t status)
+{
+    struct vx_pc *pc = ctx;
+    vxi_machine_shutdown(pc->m, VX_SHUTDOWN_POWEROFF, (uint32_t)status);
+}
+
+/* Every device's port access, under the board lock. */
+struct locked_dev {
+    struct vx_pc *pc;
+    void *dev;
+    int (*read)(void *opaque, uint64_t addr, unsigned len, uint64_t *value);
+    int (*write)(void *opaque, uint64_t addr, unsigned len, uint64_t value);
+};
+
+static int locked_read(void *opaque, uint64_t addr, unsigned len, uint64_t *value)
+{
+    struct locked_dev *d = opaque;
+    pthread_mutex_lock(&d->pc->lock);
+    int rc = d->read(d->dev, addr, len, value);
+    pthread_mutex_unlock(&d->pc->lock);
+    return rc;
+}
+
+static int locked_write(void *opaque, uint64_t addr, unsigned len, uint64_t value)
+{
+    struct locked_dev *d = opaque;
+    pthread_mutex_lock(&d->pc->lock);
+    int rc = d->write(d->dev, addr, len, value);
+    pthread_mutex_unlock(&d->pc->lock);
+    return rc;
+}
+
+static const vx_io_ops locked_ops = { sizeof(vx_io_ops), locked_read, locked_write };
+
+/* The port ranges, with their devices (filled in by vx_board_pc). */
+enum { PORT_COM1, PORT_RTC, PORT_KBD_DATA, PORT_KBD_CMD, PORT_SYSCTL, PORT_DEBUG, NPORTS };
+
+struct board_storage {
+    struct vx_pc pc;
+    struct locked_dev ports[NPORTS];
+};
+
+static void board_fini(void *board)
+{
+    struct vx_pc *pc = board;
+    pthread_mutex_destroy(&pc->lock);
+    free(board);
+}
+
+const struct vx_pc_layout *vxi_pc_layout(vx_machine *m)
+{
+    if (!m || m->board_fini != board_fini)
+        return NULL;
+    return &((struct vx_pc *)m->board)->layout;
+}
+
+VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
+{
+    if (!m || !opts)
+        return vxi_error(VX_EINVAL, "vx_board_pc: %s is NULL", m ? "opts" : "machine");
+    if (opts->size < sizeof(vx_pc_opts))
+        return vxi_error(VX_EINVAL, "vx_board_pc: opts->size %zu is smaller than vx_pc_opts",
+                         opts->size);
+    const uint64_t need = VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO;
+    if ((m->flags & need) != need)
+        return vxi_error(VX_EINVAL, "vx_board_pc: the machine needs VX_MACHINE_IRQCHIP and "
+                         "VX_MACHINE_IGNORE_UNCLAIMED_IO");
+    if (m->board)
+        return vxi_error(VX_EBUSY, "vx_board_pc: the machine already has a board");
+    uint64_t ram = opts->ram_size ? opts->ram_size : 256 * MIB;
+    if (ram % MIB || ram < 16 * MIB || ram > (1ull << 40))
+        return vxi_error(VX_EINVAL, "vx_board_pc: ram_size 0x%llx is not a multiple of 1 MiB "
+                         "between 16 MiB and 1 TiB", (unsigned long long)ram);
+
+    struct board_storage *b = calloc(1, sizeof *b);
+    if (!b)
+        return vxi_error(VX_ENOMEM, "vx_board_pc: out of memory");
+    struct vx_pc *pc = &b->pc;
+    pc->m = m;
+    pthread_mutex_init(&pc->lock, NULL);
+    pc->serial_fd = opts->serial_fd;
+    pc->serial_out = opts->serial_out;
+    pc->serial_opaque = opts->serial_opaque;
+    pc->layout.low_end = ram < LOW_RAM_MAX ? ram : LOW_RAM_MAX;
+    pc->layout.high_size = ram - pc->layout.low_end;
+
+    int rc = vx_memory_map(m, 0, pc->layout.low_end, NULL, VX_MEM_RWX);
+    if (!rc && pc->layout.high_size)
+        rc = vx_memory_map(m, HIGH_RAM_BASE, pc->layout.high_size, NULL, VX_MEM_RWX);
+    if (rc) {
+        vx_memory_unmap(m, 0, pc->layout.low_end);
+        board_fini(b);
+        return rc;
+    }
+
+    uart16550_init(&pc->com1, &(struct uart16550_config){
+        .base = COM1_BASE, .irq = COM1_IRQ, .set_irq = set_irq, .tx = serial_tx,
+        .now_ns = now_ns, .ctx = pc });
+    mc146818_init(&pc->rtc, &(struct mc146818_config){
+        .now_ns = now_ns, .wall_clock = wall_clock, .set_irq = set_irq, .ctx = pc,
+        .irq = MC146818_IRQ });
+    mc146818_set_memory_size(&pc->rtc, pc->layout.low_end, pc->layout.high_size);
+    i8042_init(&pc->kbc, &(struct i8042_config){
+        .set_irq = set_irq, .reset = kbc_reset, .ctx = pc, .kbd_irq = I8042_KBD_IRQ,
+        .aux_irq = I8042_AUX_IRQ });
+    debug_exit_init(&pc->dbg, &(struct debug_exit_config){ .exit = debug_exit, .ctx = pc });
+
+    static const struct { uint16_t base, count; } where[NPORTS] = {
+        [PORT_COM1] = { COM1_BASE, 8 },       [PORT_RTC] = { 0x70, 2 },
+        [PORT_KBD_DATA] = { 0x60, 1 },        [PORT_KBD_CMD] = { 0x64, 1 },
+        [PORT_SYSCTL] = { 0x92, 1 },          [PORT_DEBUG] = { DEBUG_EXIT_PORT, 1 },
+    };
+    b->ports[PORT_COM1] = (struct locked_dev){ pc, &pc->com1, uart16550_read, uart16550_write };
+    b->ports[PORT_RTC] = (struct locked_dev){ pc, &pc->rtc, mc146818_read, mc146818_write };
+    b->ports[PORT_KBD_DATA] = (struct locked_dev){ pc, &pc->kbc, i8042_read, i8042_write };
+    b->ports[PORT_KBD_CMD] = b->ports[PORT_KBD_DATA];
+    b->ports[PORT_SYSCTL] = b->ports[PORT_KBD_DATA];
+    b->ports[PORT_DEBUG] = (struct locked_dev){ pc, &pc->dbg, debug_exit_read, debug_exit_write };
+    for (unsigned k = 0; k < NPORTS; k++) {
+        rc = vx_pio_register(m, where[k].base, where[k].count, &locked_ops, &b->ports[k]);
+        if (rc) {
+            while (k--)
+                vx_pio_unregister(m, where[k].base);
+            vx_memory_unmap(m, 0, pc->layout.low_end);
+            if (pc->layout.high_size)
+                vx_memory_unmap(m, HIGH_RAM_BASE, pc->layout.high_size);
+            board_fini(b);
+            return rc;
+        }
+    }
+    m->board = pc;
+    m->board_fini = board_fini;
+    return 0;
+}
+
+VX_API int vx_pc_serial_input(vx_machine *m, const void *buf, size_t len)
+{
+    if (!vxi_pc_layout(m))
+        return vxi_error(VX_EINVAL, "vx_pc_serial_input: the machine is not a PC (vx_board_pc)");
+    if (!buf && len)
+        return vxi_error(VX_EINVAL, "vx_pc_serial_input: buf is NULL");
+    struct vx_pc *pc = m->board;
+    pthread_mutex_lock(&pc->lock);
+    size_t n = uart16550_receive(&pc->com1, buf, len);
+    pthread_mutex_unlock(&pc->lock);
+    return (int)(n > 0x7fffffff ? 0x7fffffff : n);
+}
