@@ -34,7 +34,7 @@ boot() {  # accel
         --append "console=ttyS0 quiet panic=-1" </dev/null >"$tmp/out.$1" 2>&1
     rc=$?
     end=$(date +%s.%N)
-    secs=$(echo "$end - $start" | bc 2>/dev/null || echo "?")
+    secs=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
     if [ "$rc" != 43 ] || ! grep -q "LIBVX-BOOT-MARKER" "$tmp/out.$1" ||
         grep -q "LIBVX-INSMOD-FAILED" "$tmp/out.$1"; then
         echo "FAIL: $1: vx-run exited $rc (want 43); its output:"
