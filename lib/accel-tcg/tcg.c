@@ -811,26 +811,10 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
              * block end but the plain one falls back to them. A vCPU stays
              * stoppable within a burst of 64 blocks. */
             enum block_end end;
-            unsigned burst = t->budget_on ? 1 : 64;
+            bool stepping = c->mode_key & X86_MODE_STEP;
+            unsigned burst = t->budget_on || stepping ? 1 : 64;
             struct pc_intc *intc = tm->intc;
-            if (__builtin_expect(c->mode_key & X86_MODE_STEP, 0)) {
-                /* TF was set when the instruction began (blocks of this
-                 * mode hold one): a #DB trap after it, unless it was a
-                 * software interrupt, whose delivery cleared TF. */
-                prev = tb;
-                prev_gen = tm->tbs.generation;
-                end = run_block(t, tb, &st);
-                x86_handler fn = tb->insn[0].fn;
-                if (end == END_NEXT && fn != op_int && fn != op_int3 && fn != op_into &&
-                    fn != op_int1) {
-                    c->dr[6] |= 0x4000; /* BS */
-                    if (x86_take_event(c, X86_DB, X86_EV_ICEBP) != X86_OK &&
-                        event_failed(t, exit, X86_DB))
-                        break;
-                }
-                burst = 0;
-            }
-            while (burst) {
+            for (;;) {
                 prev = tb;
                 prev_gen = tm->tbs.generation;
                 end = run_block(t, tb, &st);
@@ -844,6 +828,18 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                     prev_gen != tm->tbs.generation)
                     break;
                 tb = n;
+            }
+            if (__builtin_expect(stepping, 0) && end == END_NEXT) {
+                /* TF was set when the instruction began (blocks of this
+                 * mode hold one): a #DB trap after it, unless it was a
+                 * software interrupt, whose delivery cleared TF. */
+                x86_handler fn = tb->insn[0].fn;
+                if (fn != op_int && fn != op_int3 && fn != op_into && fn != op_int1) {
+                    c->dr[6] |= 0x4000; /* BS */
+                    if (x86_take_event(c, X86_DB, X86_EV_ICEBP) != X86_OK &&
+                        event_failed(t, exit, X86_DB))
+                        break;
+                }
             }
             if (end == END_NEXT)
                 continue;
@@ -968,7 +964,11 @@ static void tcg_machine_fini(vx_machine *m)
 
 static int tcg_vcpu_init(vx_vcpu *v)
 {
-    struct tcg_vcpu *t = calloc(1, sizeof *t);
+    /* The soft TLB inside wants cache-line alignment (mmu/tlb.h). */
+    size_t size = (sizeof(struct tcg_vcpu) + 63) & ~(size_t)63;
+    struct tcg_vcpu *t = aligned_alloc(64, size);
+    if (t)
+        memset(t, 0, size);
     if (!t)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
     t->v = v;

@@ -18,14 +18,17 @@
 #define VX_TLB_SIZE (1u << VX_TLB_BITS)
 #define VX_TLB_EMPTY 1ull /* no page-aligned address equals it */
 
+/* 32 bytes, in tables aligned to a cache line: an entry never straddles
+ * two lines (24 would, for a quarter of them, on the hottest lookups). */
 struct vx_tlb_entry {
     uint64_t page;  /* linear page address, or VX_TLB_EMPTY */
     uint8_t *host;  /* host address of the page's first byte */
     uint64_t gpa;   /* guest-physical page address */
+    uint64_t unused;
 };
 
 struct vx_tlb {
-    struct vx_tlb_entry load[VX_TLB_SIZE];
+    _Alignas(64) struct vx_tlb_entry load[VX_TLB_SIZE];
     struct vx_tlb_entry store[VX_TLB_SIZE];
     struct vx_tlb_entry fetch[VX_TLB_SIZE];
 };
