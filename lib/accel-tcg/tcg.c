@@ -65,7 +65,6 @@ struct tcg_vcpu {
     uint64_t jmp_generation;
     uint32_t tlb_mode_key;
     uint64_t instructions;
-    uint64_t next_tick; /* when the timer next needs pc_intc_poll (CLOCK_MONOTONIC ns) */
     uint64_t budget; /* instructions left when budget_on */
     bool budget_on;
     enum { PENDING_NONE, PENDING_IO, PENDING_MMIO } pending;
@@ -706,9 +705,8 @@ static bool check_interrupts(struct tcg_vcpu *t, vx_exit *exit)
     }
     if (!ic)
         return false;
-    uint64_t now = pc_intc_now();
-    if (now >= t->next_tick)
-        t->next_tick = pc_intc_poll(ic);
+    if (pc_intc_due(ic, pc_intc_now()))
+        pc_intc_poll(ic);
     if (!pc_intc_intr(ic) || !x86_interruptible(c)) {
         if (c->shadow_rip == c->rip)
             c->shadow_rip = ~0ull; /* the shadow covers one boundary only */
@@ -865,7 +863,6 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
                 pc_intc_wait(tm->intc, &v->stop_requested, &v->nmi_pending);
                 lock_machine(tm);
                 prev = NULL;
-                t->next_tick = 0;
                 continue;
             }
             exit->reason = VX_EXIT_HLT;

@@ -60,6 +60,7 @@ static int pit_read(void *opaque, uint64_t addr, unsigned len, uint64_t *value)
     struct pc_intc *ic = opaque;
     pthread_mutex_lock(&ic->lock);
     int rc = i8254_read(&ic->pit, addr, len, value);
+    atomic_store_explicit(&ic->deadline, 0, memory_order_release);
     pthread_mutex_unlock(&ic->lock);
     return rc;
 }
@@ -69,6 +70,7 @@ static int pit_write(void *opaque, uint64_t addr, unsigned len, uint64_t value)
     struct pc_intc *ic = opaque;
     pthread_mutex_lock(&ic->lock);
     int rc = i8254_write(&ic->pit, addr, len, value);
+    atomic_store_explicit(&ic->deadline, 0, memory_order_release);
     pthread_mutex_unlock(&ic->lock);
     return rc;
 }
@@ -135,14 +137,21 @@ int pc_intc_acknowledge(struct pc_intc *ic)
     return v;
 }
 
-uint64_t pc_intc_poll(struct pc_intc *ic)
+/* With the lock held: deliver what fell due and set the next deadline. */
+static uint64_t update(struct pc_intc *ic, uint64_t now)
+{
+    i8254_update(&ic->pit, now);
+    uint64_t next = i8254_next_event_ns(&ic->pit, now);
+    atomic_store_explicit(&ic->deadline, next, memory_order_release);
+    return next;
+}
+
+void pc_intc_poll(struct pc_intc *ic)
 {
     uint64_t now = pc_intc_now();
     pthread_mutex_lock(&ic->lock);
-    i8254_update(&ic->pit, now);
-    uint64_t next = i8254_next_event_ns(&ic->pit, now);
+    update(ic, now);
     pthread_mutex_unlock(&ic->lock);
-    return next;
 }
 
 bool pc_intc_wait(struct pc_intc *ic, const atomic_int *stop, const atomic_int *nmi)
@@ -150,10 +159,9 @@ bool pc_intc_wait(struct pc_intc *ic, const atomic_int *stop, const atomic_int *
     pthread_mutex_lock(&ic->lock);
     for (;;) {
         uint64_t now = pc_intc_now();
-        i8254_update(&ic->pit, now);
+        uint64_t next = update(ic, now);
         if (atomic_load(&ic->intr) || atomic_load(stop) || atomic_load(nmi))
             break;
-        uint64_t next = i8254_next_event_ns(&ic->pit, now);
         if (next <= now)
             continue;
         if (next > now + 1000000)

@@ -27,6 +27,10 @@ struct pc_intc {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     atomic_int intr;      /* the PIC's INTR output */
+    /* When the timer next needs pc_intc_poll() (CLOCK_MONOTONIC ns;
+     * UINT64_MAX: no event; 0: at once). Every PIT access resets it to 0,
+     * since a new count or mode moves the next event. */
+    _Atomic uint64_t deadline;
     struct i8259 pic;
     struct i8254 pit;
 };
@@ -47,9 +51,14 @@ static inline bool pc_intc_intr(struct pc_intc *ic)
 /* The vector to deliver now (the INTA cycle), or -1 when INTR fell. */
 int pc_intc_acknowledge(struct pc_intc *ic);
 
-/* Deliver timer edges due by now; the time (CLOCK_MONOTONIC ns) of the next
- * one, UINT64_MAX if none. */
-uint64_t pc_intc_poll(struct pc_intc *ic);
+/* Is a timer edge due by `now` (pc_intc_now())? A lock-free look. */
+static inline bool pc_intc_due(struct pc_intc *ic, uint64_t now)
+{
+    return now >= atomic_load_explicit(&ic->deadline, memory_order_acquire);
+}
+
+/* Deliver timer edges due by now and set the deadline of the next one. */
+void pc_intc_poll(struct pc_intc *ic);
 
 /* Sleep until INTR is high (delivering timer edges as they fall due) or
  * *stop or *nmi is set. A raised line wakes the sleeper at once; the flags

@@ -1,9 +1,12 @@
 ; The timer interrupt (check_system: test_timer): the PIC pair of
 ; VX_MACHINE_IRQCHIP is reprogrammed as an OS does (vectors 0x20/0x28, only
 ; IRQ 0 unmasked), the PIT's channel 0 set to a 1 kHz rate generator, and
-; the program waits in `sti; hlt` for five ticks. The handler counts ticks,
-; checks that each interrupted the instruction after the hlt, and sends
-; EOI. Reports: the ticks (5), how many saved rips were right (5), the
+; the program first spins with interrupts on until three ticks came (no hlt:
+; the timer must fire for a vCPU that never sleeps, even when the PIT had no
+; count when the vCPU last looked at it), then waits in `sti; hlt` for five
+; ticks. The handler counts ticks, checks that each interrupted the
+; instruction after the hlt, and sends EOI. Reports: 3 after the spin, the
+; ticks (5), how many saved rips were right (5), the
 ; master's ISR afterwards (0), 0xd0e; then it ends with an out to the
 ; unclaimed port 0x99 (a hlt with interrupts off would sleep in KVM's
 ; in-kernel irqchip).
@@ -50,6 +53,16 @@ start:
     out 0x40, al
     mov al, ah
     out 0x40, al
+
+    sti
+.spin:
+    cmp dword [ticks], 3
+    jb .spin
+    cli
+    mov eax, 3
+    out REPORT_PORT, eax
+    mov dword [ticks], 0
+    mov dword [rip_ok], 0
 
 .wait:
     sti
