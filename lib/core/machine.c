@@ -404,6 +404,16 @@ VX_API void *vx_memory_ptr(vx_machine *m, uint64_t gpa, size_t len)
     return p;
 }
 
+void *vxi_dma_ptr(vx_machine *m, uint64_t gpa, uint64_t len, unsigned need)
+{
+    if (len == 0 || range_wraps(gpa, len))
+        return NULL;
+    struct vx_region *r = vx_as_find(&m->as, gpa);
+    if (!r || (r->prot & need) != need || len > r->size - (gpa - r->gpa))
+        return NULL;
+    return r->host + (gpa - r->gpa);
+}
+
 /* ---- device ranges ------------------------------------------------------ */
 
 static int check_ops(const vx_io_ops *ops, const char *fn)

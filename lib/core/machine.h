@@ -47,6 +47,14 @@ static inline void vxi_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
         m->ops->memory_written(m, gpa, len);
 }
 
+/* A device's DMA window: a host pointer to guest RAM [gpa, gpa + len)
+ * when the whole range lies inside one region whose VX_MEM_* bits include
+ * `need` (VX_MEM_READ for a device reading guest memory, VX_MEM_WRITE for
+ * one writing it), else NULL (len 0 or a wrapping range included). The
+ * pointer is good while the memory map does not change, which it cannot
+ * while a vCPU runs. After writing through it, call vxi_memory_written(). */
+void *vxi_dma_ptr(vx_machine *m, uint64_t gpa, uint64_t len, unsigned need);
+
 /* Is any vCPU of the machine inside vx_vcpu_run()? */
 bool vxi_machine_running(const vx_machine *m);
 
