@@ -25,6 +25,7 @@
 #include "devices/i8042.h"
 #include "devices/mc146818.h"
 #include "devices/pc.h"
+#include "devices/pci.h"
 #include "devices/uart16550.h"
 
 #define MIB (1ull << 20)
@@ -32,6 +33,12 @@
 #define HIGH_RAM_BASE (4ull << 30)
 #define COM1_BASE 0x3f8
 #define COM1_IRQ 4
+/* Where firmware would put PCI BARs: memory from 3.5 GiB to the I/O APIC's
+ * page (nothing else lives there on this board), ports from 0xc000. */
+#define PCI_MMIO_BASE 0xe0000000ull
+#define PCI_MMIO_SIZE (0xfec00000ull - PCI_MMIO_BASE)
+#define PCI_IO_BASE 0xc000
+#define PCI_IO_SIZE 0x4000
 
 struct vx_pc {
     vx_machine *m;
@@ -44,6 +51,7 @@ struct vx_pc {
     struct mc146818 rtc;
     struct i8042 kbc;
     struct debug_exit dbg;
+    struct pci_host pci;
 };
 
 static uint64_t now_ns(void *ctx)
@@ -121,11 +129,13 @@ static int locked_write(void *opaque, uint64_t addr, unsigned len, uint64_t valu
 static const vx_io_ops locked_ops = { sizeof(vx_io_ops), locked_read, locked_write };
 
 /* The port ranges, with their devices (filled in by vx_board_pc). */
-enum { PORT_COM1, PORT_RTC, PORT_KBD_DATA, PORT_KBD_CMD, PORT_SYSCTL, PORT_DEBUG, NPORTS };
+enum { PORT_COM1, PORT_RTC, PORT_KBD_DATA, PORT_KBD_CMD, PORT_SYSCTL, PORT_DEBUG, PORT_PCI,
+       PORT_PCI_IO, NPORTS };
 
 struct board_storage {
     struct vx_pc pc;
     struct locked_dev ports[NPORTS];
+    struct locked_dev pci_mmio;
 };
 
 static void board_fini(void *board)
@@ -192,11 +202,17 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
         .set_irq = set_irq, .reset = kbc_reset, .ctx = pc, .kbd_irq = I8042_KBD_IRQ,
         .aux_irq = I8042_AUX_IRQ });
     debug_exit_init(&pc->dbg, &(struct debug_exit_config){ .exit = debug_exit, .ctx = pc });
+    /* PCI interrupts on lines nothing else of the board uses, one per PIRQ. */
+    pci_host_init(&pc->pci, &(struct pci_host_config){
+        .mmio_base = PCI_MMIO_BASE, .mmio_size = PCI_MMIO_SIZE, .io_base = PCI_IO_BASE,
+        .io_size = PCI_IO_SIZE, .irq_map = { 10, 11, 5, 9 }, .set_irq = set_irq, .ctx = pc });
 
     static const struct { uint16_t base, count; } where[NPORTS] = {
         [PORT_COM1] = { COM1_BASE, 8 },       [PORT_RTC] = { 0x70, 2 },
         [PORT_KBD_DATA] = { 0x60, 1 },        [PORT_KBD_CMD] = { 0x64, 1 },
         [PORT_SYSCTL] = { 0x92, 1 },          [PORT_DEBUG] = { DEBUG_EXIT_PORT, 1 },
+        [PORT_PCI] = { PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT },
+        [PORT_PCI_IO] = { PCI_IO_BASE, PCI_IO_SIZE },
     };
     b->ports[PORT_COM1] = (struct locked_dev){ pc, &pc->com1, uart16550_read, uart16550_write };
     b->ports[PORT_RTC] = (struct locked_dev){ pc, &pc->rtc, mc146818_read, mc146818_write };
@@ -204,17 +220,25 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
     b->ports[PORT_KBD_CMD] = b->ports[PORT_KBD_DATA];
     b->ports[PORT_SYSCTL] = b->ports[PORT_KBD_DATA];
     b->ports[PORT_DEBUG] = (struct locked_dev){ pc, &pc->dbg, debug_exit_read, debug_exit_write };
-    for (unsigned k = 0; k < NPORTS; k++) {
-        rc = vx_pio_register(m, where[k].base, where[k].count, &locked_ops, &b->ports[k]);
-        if (rc) {
-            while (k--)
-                vx_pio_unregister(m, where[k].base);
-            vx_memory_unmap(m, 0, pc->layout.low_end);
-            if (pc->layout.high_size)
-                vx_memory_unmap(m, HIGH_RAM_BASE, pc->layout.high_size);
-            board_fini(b);
-            return rc;
-        }
+    b->ports[PORT_PCI] = (struct locked_dev){ pc, &pc->pci, pci_host_pio_read, pci_host_pio_write };
+    b->ports[PORT_PCI_IO] = (struct locked_dev){ pc, &pc->pci, pci_host_io_ops.read,
+                                                 pci_host_io_ops.write };
+    b->pci_mmio = (struct locked_dev){ pc, &pc->pci, pci_host_mmio_ops.read,
+                                       pci_host_mmio_ops.write };
+    unsigned k = 0;
+    while (k < NPORTS && !rc)
+        if (!(rc = vx_pio_register(m, where[k].base, where[k].count, &locked_ops, &b->ports[k])))
+            k++;
+    if (!rc)
+        rc = vx_mmio_register(m, PCI_MMIO_BASE, PCI_MMIO_SIZE, &locked_ops, &b->pci_mmio);
+    if (rc) {
+        while (k--)
+            vx_pio_unregister(m, where[k].base);
+        vx_memory_unmap(m, 0, pc->layout.low_end);
+        if (pc->layout.high_size)
+            vx_memory_unmap(m, HIGH_RAM_BASE, pc->layout.high_size);
+        board_fini(b);
+        return rc;
     }
     m->board = pc;
     m->board_fini = board_fini;
