@@ -1,6 +1,10 @@
 #!/bin/sh
 # Boot Debian's kernel with a busybox initramfs through vx-run: /init
-# prints a marker, loads the virtio modules and leaves through the
+# prints a marker, loads the virtio modules, reads the first 64 KiB of a
+# virtio-blk disk (the host compares its md5 with the image's), writes a
+# line at sector 8 of it (the host finds it in the image afterwards), finds
+# a second, read-only disk refusing a write, writes a line to the virtio
+# console (the host finds it in the console's file) and leaves through the
 # debug-exit port with status 21 (vx-run exits with (21 << 1) | 1 = 43).
 # On tcg everywhere; on kvm where KVM runs ring 0 on the CPU (kvm_intel or
 # kvm_amd: a software KVM such as kvm_pvm cannot boot a stock kernel).
@@ -24,24 +28,60 @@ mount -t proc proc /proc
 mount -t devtmpfs devtmpfs /dev
 echo "LIBVX-BOOT-MARKER $(uname -r)"
 for m in /lib/modules/virtio/*.ko; do insmod "$m" || echo "LIBVX-INSMOD-FAILED $m"; done
+n=0
+while [ ! -b /dev/vdb ] || [ ! -c /dev/hvc0 ]; do
+    n=$((n + 1))
+    [ $n -gt 200 ] && break
+    sleep 0.05
+done
+echo "LIBVX-DISK-MD5 $(dd if=/dev/vda bs=4096 count=16 2>/dev/null | md5sum | cut -d' ' -f1)"
+echo "LIBVX-DISK-WRITTEN-BY-THE-GUEST" | dd of=/dev/vda bs=512 seek=8 conv=sync 2>/dev/null
+sync
+if echo x | dd of=/dev/vdb bs=512 seek=1 conv=sync 2>/dev/null; then
+    echo "LIBVX-RO-WRITTEN"
+else
+    echo "LIBVX-RO-REFUSED"
+fi
+echo "LIBVX-CONSOLE-HELLO" >/dev/hvc0
 vx-exit 21
 INIT
 "${abs_top_srcdir:?}/scripts/make-initramfs" "$tmp/initrd.gz" "$tmp/init" || exit 1
+# The disks: 1 MiB of random bytes (read-write) and 64 KiB of zeros (read-only).
+head -c 1048576 /dev/urandom >"$tmp/disk.orig"
+head -c 65536 /dev/zero >"$tmp/ro.img"
+want_md5=$(head -c 65536 "$tmp/disk.orig" | md5sum | cut -d' ' -f1)
+
+fail() {  # accel, what
+    echo "FAIL: $1: $2; vx-run's output:"
+    tail -40 "$tmp/out.$1"
+    return 1
+}
 
 boot() {  # accel
+    cp "$tmp/disk.orig" "$tmp/disk.img"
+    rm -f "$tmp/console.$1"
     start=$(date +%s.%N)
     timeout 300 "$vxrun" --accel "$1" --kernel "$kernel" --initrd "$tmp/initrd.gz" \
-        --append "console=ttyS0 quiet panic=-1" </dev/null >"$tmp/out.$1" 2>&1
+        --append "console=ttyS0 quiet panic=-1" --disk "$tmp/disk.img" \
+        --disk "$tmp/ro.img,ro" --console "$tmp/console.$1" </dev/null >"$tmp/out.$1" 2>&1
     rc=$?
     end=$(date +%s.%N)
     secs=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
-    if [ "$rc" != 43 ] || ! grep -q "LIBVX-BOOT-MARKER" "$tmp/out.$1" ||
-        grep -q "LIBVX-INSMOD-FAILED" "$tmp/out.$1"; then
-        echo "FAIL: $1: vx-run exited $rc (want 43); its output:"
-        tail -40 "$tmp/out.$1"
-        return 1
-    fi
-    echo "PASS: $1: $(basename "$kernel") reached /init, loaded the virtio modules and left with status 21 in $secs s"
+    [ "$rc" = 43 ] || { fail "$1" "vx-run exited $rc (want 43)"; return 1; }
+    grep -q "LIBVX-BOOT-MARKER" "$tmp/out.$1" || { fail "$1" "no marker from /init"; return 1; }
+    ! grep -q "LIBVX-INSMOD-FAILED" "$tmp/out.$1" || { fail "$1" "a module did not load"; return 1; }
+    grep -q "LIBVX-DISK-MD5 $want_md5" "$tmp/out.$1" ||
+        { fail "$1" "the guest read other bytes from vda (want md5 $want_md5)"; return 1; }
+    dd if="$tmp/disk.img" bs=512 skip=8 count=1 2>/dev/null |
+        grep -q "LIBVX-DISK-WRITTEN-BY-THE-GUEST" ||
+        { fail "$1" "the guest's write is not in the image at sector 8"; return 1; }
+    cmp -s -n 4096 "$tmp/disk.img" "$tmp/disk.orig" ||
+        { fail "$1" "the image changed where the guest did not write"; return 1; }
+    grep -q "LIBVX-RO-REFUSED" "$tmp/out.$1" && cmp -s -n 65536 "$tmp/ro.img" /dev/zero ||
+        { fail "$1" "the read-only disk took a write"; return 1; }
+    grep -q "LIBVX-CONSOLE-HELLO" "$tmp/console.$1" 2>/dev/null ||
+        { fail "$1" "nothing from the guest on the virtio console"; return 1; }
+    echo "PASS: $1: $(basename "$kernel") reached /init, loaded the virtio modules, read and wrote vda, found vdb read-only, wrote to hvc0 and left with status 21 in $secs s"
 }
 
 status=0

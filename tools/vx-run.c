@@ -2,9 +2,10 @@
  * vx-run: boot a Linux kernel (or run a flat binary) in a libvx machine,
  * with its serial console on this terminal.
  *
- *   vx-run --kernel bzImage [--initrd FILE] [--append CMDLINE] [--mem MIB]
- *          [--accel kvm|tcg|auto]
+ *   vx-run --kernel bzImage [--initrd FILE] [--append CMDLINE] [options]
+ *   vx-run --flat FILE@ADDR [--entry ADDR] [--mode real|prot32|long64] [options]
  *
+ * See vx-run(1) (tools/vx-run.1).
  * Ctrl-A x quits (as QEMU's -nographic does); the guest's exit status
  * (debug-exit port) becomes the process's.
  */
@@ -24,6 +25,7 @@
 
 #include <libvx/pc.h>
 #include <libvx/vx.h>
+#include <libvx/x86.h>
 
 static const char *prog = "vx-run";
 
@@ -31,15 +33,25 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: %s --kernel FILE [options]\n"
+            "       %s --flat FILE@ADDR [--entry ADDR] [--mode MODE] [options]\n"
             "  -k, --kernel FILE     a Linux bzImage to boot\n"
             "  -i, --initrd FILE     an initial ramdisk\n"
             "  -a, --append TEXT     the kernel command line (default: console=ttyS0)\n"
+            "  -f, --flat FILE@ADDR  load a raw binary at guest-physical ADDR instead\n"
+            "  -e, --entry ADDR      where a flat binary starts (default: its ADDR)\n"
+            "  -M, --mode MODE       real, prot32 or long64: the CPU mode a flat binary\n"
+            "                        starts in (default real; flat segments, long64\n"
+            "                        with identity paging of the first 4 GiB)\n"
             "  -m, --mem MIB         guest RAM in MiB (default 256)\n"
+            "  -c, --cpus N          vCPUs (default 1; tcg runs one)\n"
+            "  -d, --disk FILE[,ro]  a virtio-blk disk (repeat for more: vda, vdb, ...)\n"
+            "  -C, --console FILE    a virtio console (hvc0) whose output goes to FILE\n"
+            "                        (- for standard output)\n"
             "  -A, --accel NAME      kvm, tcg or auto (default auto)\n"
             "  -h, --help            this text\n"
             "The guest's COM1 is this terminal; Ctrl-A x quits. The exit status is\n"
             "the guest's (the debug-exit port 0x501), 0 for a power-off or reset.\n",
-            prog);
+            prog, prog);
 }
 
 static void *read_file(const char *path, size_t *len)
@@ -136,19 +148,97 @@ static void *input_thread(void *arg)
     return NULL;
 }
 
+/* VX_RUN_STATS=1: the peak resident size, and how much of the resident
+ * memory at the end is guest RAM (libvx maps it on its own), for the boot
+ * benchmark. Guest RAM only grows during a run, so peak minus the final
+ * guest RAM is how much beyond guest RAM the process needed at its peak,
+ * or a little less. */
+static void print_memory_stats(vx_machine *m, uint64_t ram_bytes)
+{
+    uint64_t low = ram_bytes < (3ull << 30) ? ram_bytes : (3ull << 30);
+    uintptr_t ram = (uintptr_t)vx_memory_ptr(m, 0, low);
+    unsigned long long hwm = 0, guest = 0, start = 0, end = 0, kb;
+    char line[512];
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        sscanf(line, "VmHWM: %llu kB", &hwm);
+    if (f)
+        fclose(f);
+    bool in_ram = false;
+    f = fopen("/proc/self/smaps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%llx-%llx ", &start, &end) == 2)
+            in_ram = ram && start >= ram && end <= ram + low;
+        else if (in_ram && sscanf(line, "Rss: %llu kB", &kb) == 1)
+            guest += kb;
+    }
+    if (f)
+        fclose(f);
+    fprintf(stderr, "vx-run: memory: peak resident %.1f MiB; guest RAM resident at exit %.1f "
+            "MiB; beyond guest RAM %.1f MiB\n", hwm / 1024.0, guest / 1024.0,
+            (hwm > guest ? hwm - guest : 0) / 1024.0);
+}
+
+static bool parse_u64(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 0);
+    if (errno || end == text || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Put the boot vCPU at a flat binary's entry in the mode asked for. */
+static int start_flat(vx_machine *m, vx_cpu_mode mode, uint64_t entry, uint64_t mem)
+{
+    vx_vcpu *v = vx_machine_vcpu(m, 0);
+    /* Mode tables at the top of low RAM, below where a binary would go. */
+    uint64_t tables = (mem < (3ull << 30) ? mem : (3ull << 30)) - 0x100000;
+    int rc = vx_vcpu_set_mode(v, mode, tables);
+    if (rc)
+        return rc;
+    vx_x86_regs r = { .rflags = 2, .rsp = mode == VX_MODE_REAL ? 0xfffe : 0x80000 };
+    if (mode == VX_MODE_REAL) {
+        /* CS:IP from the linear entry (below 1 MiB, checked by main). */
+        vx_x86_sregs sr;
+        if ((rc = vx_vcpu_get_sregs(v, &sr)))
+            return rc;
+        sr.cs.selector = (uint16_t)((entry >> 4) & 0xf000);
+        sr.cs.base = (uint64_t)sr.cs.selector << 4;
+        if ((rc = vx_vcpu_set_sregs(v, &sr)))
+            return rc;
+        r.rip = entry - sr.cs.base;
+    } else {
+        r.rip = entry;
+    }
+    return vx_vcpu_set_regs(v, &r);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
         { "append", required_argument, NULL, 'a' }, { "mem", required_argument, NULL, 'm' },
-        { "accel", required_argument, NULL, 'A' },  { "help", no_argument, NULL, 'h' },
+        { "accel", required_argument, NULL, 'A' },  { "flat", required_argument, NULL, 'f' },
+        { "entry", required_argument, NULL, 'e' },  { "mode", required_argument, NULL, 'M' },
+        { "cpus", required_argument, NULL, 'c' },   { "disk", required_argument, NULL, 'd' },
+        { "console", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *kernel_path = NULL, *initrd_path = NULL, *append = "console=ttyS0";
-    unsigned long mem_mib = 256;
+    const char *flat_path = NULL, *console_path = NULL;
+    uint64_t flat_addr = 0, entry = 0;
+    bool have_entry = false;
+    vx_cpu_mode mode = VX_MODE_REAL;
+    unsigned long mem_mib = 256, cpus = 1;
+    vx_pc_disk disks[VX_PC_MAX_DISKS];
+    char *disk_paths[VX_PC_MAX_DISKS];
+    unsigned ndisks = 0;
     vx_accel accel = VX_ACCEL_AUTO;
     int c;
-    while ((c = getopt_long(argc, argv, "k:i:a:m:A:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:i:a:m:A:f:e:M:c:d:C:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'k': kernel_path = optarg; break;
         case 'i': initrd_path = optarg; break;
@@ -162,6 +252,63 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'c': {
+            char *end;
+            cpus = strtoul(optarg, &end, 10);
+            if (*end || cpus < 1 || cpus > 64) {
+                fprintf(stderr, "%s: --cpus %s: a number from 1 to 64\n", prog, optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'f': {
+            char *at = strrchr(optarg, '@');
+            if (!at || !parse_u64(at + 1, &flat_addr)) {
+                fprintf(stderr, "%s: --flat %s: FILE@ADDR, e.g. boot.bin@0x7c00\n", prog, optarg);
+                return 2;
+            }
+            *at = '\0';
+            flat_path = optarg;
+            break;
+        }
+        case 'e':
+            if (!parse_u64(optarg, &entry)) {
+                fprintf(stderr, "%s: --entry %s: an address\n", prog, optarg);
+                return 2;
+            }
+            have_entry = true;
+            break;
+        case 'M':
+            if (!strcmp(optarg, "real"))
+                mode = VX_MODE_REAL;
+            else if (!strcmp(optarg, "prot32"))
+                mode = VX_MODE_PROT32;
+            else if (!strcmp(optarg, "long64"))
+                mode = VX_MODE_LONG64;
+            else {
+                fprintf(stderr, "%s: --mode %s: real, prot32 or long64\n", prog, optarg);
+                return 2;
+            }
+            break;
+        case 'd': {
+            if (ndisks == VX_PC_MAX_DISKS) {
+                fprintf(stderr, "%s: at most %d disks\n", prog, VX_PC_MAX_DISKS);
+                return 2;
+            }
+            char *path = strdup(optarg), *comma = strrchr(path, ',');
+            unsigned flags = 0;
+            if (comma && !strcmp(comma, ",ro")) {
+                *comma = '\0';
+                flags = VX_PC_DISK_READONLY;
+            } else if (comma && !strcmp(comma, ",rw")) {
+                *comma = '\0';
+            }
+            disk_paths[ndisks] = path;
+            disks[ndisks] = (vx_pc_disk){ sizeof(vx_pc_disk), path, -1, flags };
+            ndisks++;
+            break;
+        }
+        case 'C': console_path = optarg; break;
         case 'A':
             if (!strcmp(optarg, "kvm"))
                 accel = VX_ACCEL_KVM;
@@ -178,17 +325,40 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (!kernel_path || optind != argc) {
+    if (!kernel_path == !flat_path || optind != argc || (flat_path && (initrd_path))) {
+        if (kernel_path && flat_path)
+            fprintf(stderr, "%s: --kernel and --flat exclude each other\n", prog);
         usage(stderr);
         return 2;
     }
+    if (!have_entry)
+        entry = flat_addr;
+    if (flat_path && mode == VX_MODE_REAL && entry >= 0x100000) {
+        fprintf(stderr, "%s: --mode real needs an entry below 1 MiB\n", prog);
+        return 2;
+    }
     size_t klen = 0, ilen = 0;
-    void *kernel = read_file(kernel_path, &klen), *initrd = NULL;
+    void *kernel = read_file(kernel_path ? kernel_path : flat_path, &klen), *initrd = NULL;
     if (!kernel)
         return 1;
     if (initrd_path && !(initrd = read_file(initrd_path, &ilen)))
         return 1;
+    int console_fd = -1;
+    if (console_path) {
+        console_fd = !strcmp(console_path, "-")
+                         ? STDOUT_FILENO
+                         : open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (console_fd < 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, console_path, strerror(errno));
+            return 1;
+        }
+    }
 
+    /* More vCPUs need an MP table (or ACPI MADT) for the kernel to find
+     * them, which the board does not write yet. */
+    if (cpus > 1)
+        fprintf(stderr, "%s: the pc board runs one vCPU for now; --cpus %lu ignored\n", prog,
+                cpus);
     vx_machine_opts o = { sizeof o, VX_ARCH_X86_64, accel, 1,
                           VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO };
     vx_machine *m;
@@ -197,19 +367,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot create the machine: %s\n", prog, vx_last_error());
         return 1;
     }
-    fprintf(stderr, "%s: accelerator %s%s\n", prog, vx_machine_accel_name(m),
-            accel == VX_ACCEL_AUTO && vx_machine_accel(m) == VX_ACCEL_TCG
-                ? " (KVM here cannot run a kernel's ring 0 on the CPU, or is missing)"
-                : "");
-    vx_pc_opts po = { sizeof po, (uint64_t)mem_mib << 20, STDOUT_FILENO, NULL, NULL };
+    const char *why = "";
+    if (accel == VX_ACCEL_AUTO && vx_machine_accel(m) == VX_ACCEL_TCG)
+        why = vx_accel_available(VX_ACCEL_KVM)
+                  ? " (auto: this host's KVM cannot run a kernel's ring 0 on the CPU: no "
+                    "kvm_intel/kvm_amd)"
+                  : " (auto: no usable /dev/kvm)";
+    else if (accel == VX_ACCEL_AUTO)
+        why = " (auto: hardware-assisted KVM)";
+    fprintf(stderr, "%s: accelerator %s%s\n", prog, vx_machine_accel_name(m), why);
+    vx_pc_opts po = { .size = sizeof po, .ram_size = (uint64_t)mem_mib << 20,
+                      .serial_fd = STDOUT_FILENO, .disks = disks, .disk_count = ndisks,
+                      .flags = console_path ? VX_PC_VIRTIO_CONSOLE : 0,
+                      .console_fd = console_fd };
     if ((rc = vx_board_pc(m, &po)) ||
-        (rc = vx_boot_linux(m, kernel, klen, initrd, ilen, append))) {
+        (kernel_path && (rc = vx_boot_linux(m, kernel, klen, initrd, ilen, append))) ||
+        (flat_path && ((rc = vx_load_flat(m, flat_addr, kernel, klen)) ||
+                       (rc = start_flat(m, mode, entry, (uint64_t)mem_mib << 20))))) {
         fprintf(stderr, "%s: %s\n", prog, vx_last_error());
         vx_machine_destroy(m);
         return 1;
     }
     free(kernel);
     free(initrd);
+    for (unsigned i = 0; i < ndisks; i++)
+        free(disk_paths[i]);
 
     struct input in = { m, vx_machine_vcpu(m, 0), false };
     raw_terminal();
@@ -255,6 +437,8 @@ int main(int argc, char **argv)
         }
     }
     restore_terminal();
+    if (getenv("VX_RUN_STATS"))
+        print_memory_stats(m, (uint64_t)mem_mib << 20);
     vx_machine_destroy(m);
     return status;
 }

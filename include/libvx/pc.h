@@ -10,6 +10,16 @@
  * with VX_SHUTDOWN_POWEROFF and code (v << 1) | 1, as QEMU's isa-debug-exit
  * does). Unclaimed ports read as all ones, as on a PC.
  *
+ * A PCI bus (configuration mechanism 1 at 0xcf8, host bridge at 00:00.0)
+ * carries the virtio devices the options ask for: virtio-blk disks and a
+ * virtio console, each a virtio 1.x modern (legacy-free) PCI function with
+ * its BAR already assigned in 0xe0000000-0xfebfffff and an INTx line of
+ * 10, 11, 5 or 9, so a kernel without ACPI takes them as they are. The
+ * devices validate everything the guest hands them (ring and buffer
+ * addresses inside RAM, chain lengths, queue sizes); a guest that breaks
+ * the rules gets an error status or a device that needs a reset, never
+ * access to host memory outside its RAM.
+ *
  * Included by nothing else; include it after <libvx/vx.h>.
  */
 #ifndef LIBVX_PC_H
@@ -21,8 +31,24 @@
 extern "C" {
 #endif
 
+/* A virtio-blk disk (vx_pc_opts.disks). Its size is the file's (or block
+ * device's), in whole 512-byte sectors. Requests run on the vCPU's thread
+ * with pread/pwrite; flush is fdatasync. */
+typedef struct vx_pc_disk {
+    size_t size;      /* sizeof(vx_pc_disk) */
+    const char *path; /* opened by vx_board_pc and closed with the machine; NULL: use fd */
+    int fd;           /* an open descriptor when path is NULL; it stays the caller's */
+    unsigned flags;   /* VX_PC_DISK_* */
+} vx_pc_disk;
+
+#define VX_PC_DISK_READONLY 1u /* the guest sees a read-only disk (VIRTIO_BLK_F_RO) */
+#define VX_PC_MAX_DISKS 8
+
+/* vx_pc_opts.flags */
+#define VX_PC_VIRTIO_CONSOLE 1u /* add a virtio console (hvc0 in Linux) */
+
 typedef struct vx_pc_opts {
-    size_t size;       /* sizeof(vx_pc_opts) */
+    size_t size;       /* sizeof(vx_pc_opts); the first version ended at serial_opaque */
     /* Bytes of RAM, a multiple of 1 MiB, at least 16 MiB (0: 256 MiB).
      * Up to 3 GiB sit at 0; the rest above 4 GiB (the hole between is
      * for devices). libvx allocates it; vx_machine_destroy frees it. */
@@ -33,13 +59,27 @@ typedef struct vx_pc_opts {
     int serial_fd;
     void (*serial_out)(void *opaque, const uint8_t *buf, size_t len);
     void *serial_opaque;
+    /* Since 0.2 (zero in an older caller's struct): disk_count virtio-blk
+     * disks, in this order on the bus (Linux: vda, vdb, ...). */
+    const vx_pc_disk *disks;
+    unsigned disk_count; /* at most VX_PC_MAX_DISKS */
+    unsigned flags;      /* VX_PC_* */
+    /* With VX_PC_VIRTIO_CONSOLE: what the guest writes to the virtio
+     * console goes to console_fd (-1 for none) and/or console_out, as for
+     * COM1; the host gives it input with vx_pc_console_input(). */
+    int console_fd;
+    void (*console_out)(void *opaque, const uint8_t *buf, size_t len);
+    void *console_opaque;
 } vx_pc_opts;
 
 /* Make m a PC: map its RAM and add the devices above. m must have been
  * created with VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO and have
  * nothing mapped at the PC's addresses yet; once per machine.
- * Errors: VX_EINVAL (NULL, bad opts, flags missing), VX_EBUSY (already a
- * PC), VX_EEXIST (a range is taken), VX_ENOMEM. */
+ * Errors: VX_EINVAL (NULL, bad opts, flags missing, too many disks, a disk
+ * that is neither a regular file nor a block device), VX_EBUSY (already a
+ * PC), VX_EEXIST (a range is taken), VX_ENOENT/VX_EIO (a disk's path
+ * cannot be opened: vx_last_error() names it), VX_ENOMEM. On an error
+ * nothing of the board stays on m. */
 VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts);
 
 /* Bytes for the guest to read from COM1. Returns how many were taken (one
@@ -47,6 +87,13 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts);
  * for the rest), or a negative VX_E* (VX_EINVAL: m is not a PC). Any
  * thread. */
 VX_API int vx_pc_serial_input(vx_machine *m, const void *buf, size_t len);
+
+/* Bytes for the guest to read from the virtio console: it takes what fits
+ * in the receive buffers the guest has posted and returns how many (0
+ * until the guest's driver is ready; call again later for the rest), or a
+ * negative VX_E* (VX_EINVAL: not a PC with VX_PC_VIRTIO_CONSOLE). Any
+ * thread. */
+VX_API int vx_pc_console_input(vx_machine *m, const void *buf, size_t len);
 
 /* Load a Linux bzImage (and an initrd, which may be NULL/0) into a PC and
  * put vCPU 0 at the kernel's 64-bit entry point as the x86 boot protocol

@@ -11,7 +11,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +30,8 @@
 #include "devices/pc.h"
 #include "devices/pci.h"
 #include "devices/uart16550.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
 
 #define MIB (1ull << 20)
 #define LOW_RAM_MAX (3ull << 30) /* above: the PCI hole, to 4 GiB */
@@ -52,6 +57,13 @@ struct vx_pc {
     struct i8042 kbc;
     struct debug_exit dbg;
     struct pci_host pci;
+    struct virtio_blk *disks[VX_PC_MAX_DISKS];
+    int disk_fds[VX_PC_MAX_DISKS]; /* opened here from a path, else -1 */
+    unsigned disk_count;
+    struct virtio_console *console;
+    int console_fd;
+    void (*console_out)(void *opaque, const uint8_t *buf, size_t len);
+    void *console_opaque;
 };
 
 static uint64_t now_ns(void *ctx)
@@ -86,6 +98,30 @@ static void serial_tx(void *ctx, uint8_t byte)
     }
     if (pc->serial_out)
         pc->serial_out(pc->serial_opaque, &byte, 1);
+}
+
+/* Write all of buf to fd, as far as it takes it. */
+static void write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* What the guest wrote to the virtio console, with the board lock held. */
+static void console_tx(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct vx_pc *pc = ctx;
+    if (pc->console_fd >= 0)
+        write_all(pc->console_fd, buf, len);
+    if (pc->console_out)
+        pc->console_out(pc->console_opaque, buf, len);
 }
 
 static void kbc_reset(void *ctx)
@@ -141,8 +177,52 @@ struct board_storage {
 static void board_fini(void *board)
 {
     struct vx_pc *pc = board;
+    for (unsigned i = 0; i < pc->disk_count; i++) {
+        virtio_blk_destroy(pc->disks[i]);
+        if (pc->disk_fds[i] >= 0)
+            close(pc->disk_fds[i]);
+    }
+    if (pc->console)
+        virtio_console_destroy(pc->console);
     pthread_mutex_destroy(&pc->lock);
     free(board);
+}
+
+/* The virtio devices the options ask for, on the PCI bus. */
+static int add_virtio(vx_machine *m, struct vx_pc *pc, const vx_pc_opts *o)
+{
+    for (unsigned i = 0; i < o->disk_count; i++) {
+        const vx_pc_disk *d = &o->disks[i];
+        int rc = vxi_check_struct_size(d, d->size, sizeof *d, "vx_pc_disk");
+        if (rc)
+            return rc;
+        bool ro = d->flags & VX_PC_DISK_READONLY;
+        int fd = d->fd;
+        pc->disk_fds[i] = -1;
+        if (d->path) {
+            fd = open(d->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+            if (fd < 0)
+                return vxi_error(errno == ENOENT ? VX_ENOENT : VX_EIO,
+                                 "vx_board_pc: disk %u: %s: %s", i, d->path, strerror(errno));
+            pc->disk_fds[i] = fd;
+        }
+        char serial[21];
+        snprintf(serial, sizeof serial, "libvx-disk%u", i);
+        rc = virtio_blk_create(m, &pc->pci, fd, ro, serial, &pc->disks[i]);
+        if (rc) {
+            if (pc->disk_fds[i] >= 0)
+                close(pc->disk_fds[i]);
+            return vxi_error_prefix(rc, "vx_board_pc: disk %u", i);
+        }
+        pc->disk_count = i + 1;
+    }
+    if (o->flags & VX_PC_VIRTIO_CONSOLE) {
+        pc->console_fd = o->console_fd;
+        pc->console_out = o->console_out;
+        pc->console_opaque = o->console_opaque;
+        return virtio_console_create(m, &pc->pci, console_tx, pc, &pc->console);
+    }
+    return 0;
 }
 
 const struct vx_pc_layout *vxi_pc_layout(vx_machine *m)
@@ -156,9 +236,24 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
 {
     if (!m || !opts)
         return vxi_error(VX_EINVAL, "vx_board_pc: %s is NULL", m ? "opts" : "machine");
-    if (opts->size < sizeof(vx_pc_opts))
+    /* Callers built against the first version pass its size. */
+    const size_t v1 = offsetof(vx_pc_opts, disks);
+    if (opts->size < v1)
         return vxi_error(VX_EINVAL, "vx_board_pc: opts->size %zu is smaller than vx_pc_opts",
                          opts->size);
+    int rc = opts->size > sizeof(vx_pc_opts)
+                 ? vxi_check_struct_size(opts, opts->size, sizeof(vx_pc_opts), "vx_pc_opts")
+                 : 0;
+    if (rc)
+        return rc;
+    vx_pc_opts o = { 0 };
+    memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+    opts = &o;
+    if (o.disk_count > VX_PC_MAX_DISKS || (o.disk_count && !o.disks))
+        return vxi_error(VX_EINVAL, "vx_board_pc: %u disks (at most %d, and disks not NULL)",
+                         o.disk_count, VX_PC_MAX_DISKS);
+    if (o.flags & ~(unsigned)VX_PC_VIRTIO_CONSOLE)
+        return vxi_error(VX_EINVAL, "vx_board_pc: unknown flags 0x%x", o.flags);
     const uint64_t need = VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO;
     if ((m->flags & need) != need)
         return vxi_error(VX_EINVAL, "vx_board_pc: the machine needs VX_MACHINE_IRQCHIP and "
@@ -182,7 +277,7 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
     pc->layout.low_end = ram < LOW_RAM_MAX ? ram : LOW_RAM_MAX;
     pc->layout.high_size = ram - pc->layout.low_end;
 
-    int rc = vx_memory_map(m, 0, pc->layout.low_end, NULL, VX_MEM_RWX);
+    rc = vx_memory_map(m, 0, pc->layout.low_end, NULL, VX_MEM_RWX);
     if (!rc && pc->layout.high_size)
         rc = vx_memory_map(m, HIGH_RAM_BASE, pc->layout.high_size, NULL, VX_MEM_RWX);
     if (rc) {
@@ -206,6 +301,7 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
     pci_host_init(&pc->pci, &(struct pci_host_config){
         .mmio_base = PCI_MMIO_BASE, .mmio_size = PCI_MMIO_SIZE, .io_base = PCI_IO_BASE,
         .io_size = PCI_IO_SIZE, .irq_map = { 10, 11, 5, 9 }, .set_irq = set_irq, .ctx = pc });
+    pc->console_fd = -1;
 
     static const struct { uint16_t base, count; } where[NPORTS] = {
         [PORT_COM1] = { COM1_BASE, 8 },       [PORT_RTC] = { 0x70, 2 },
@@ -231,7 +327,12 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
             k++;
     if (!rc)
         rc = vx_mmio_register(m, PCI_MMIO_BASE, PCI_MMIO_SIZE, &locked_ops, &b->pci_mmio);
+    bool mmio = !rc;
+    if (!rc)
+        rc = add_virtio(m, pc, opts);
     if (rc) {
+        if (mmio)
+            vx_mmio_unregister(m, PCI_MMIO_BASE);
         while (k--)
             vx_pio_unregister(m, where[k].base);
         vx_memory_unmap(m, 0, pc->layout.low_end);
@@ -243,6 +344,20 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
     m->board = pc;
     m->board_fini = board_fini;
     return 0;
+}
+
+VX_API int vx_pc_console_input(vx_machine *m, const void *buf, size_t len)
+{
+    struct vx_pc *pc = vxi_pc_layout(m) ? m->board : NULL;
+    if (!pc || !pc->console)
+        return vxi_error(VX_EINVAL, "vx_pc_console_input: the machine is not a PC with a "
+                         "virtio console (VX_PC_VIRTIO_CONSOLE)");
+    if (!buf && len)
+        return vxi_error(VX_EINVAL, "vx_pc_console_input: buf is NULL");
+    pthread_mutex_lock(&pc->lock);
+    size_t n = virtio_console_input(pc->console, buf, len);
+    pthread_mutex_unlock(&pc->lock);
+    return (int)(n > 0x7fffffff ? 0x7fffffff : n);
 }
 
 VX_API int vx_pc_serial_input(vx_machine *m, const void *buf, size_t len)

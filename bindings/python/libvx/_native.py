@@ -70,6 +70,15 @@ WRITE_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint, c_uint64)
 SERIAL_FN = CFUNCTYPE(None, c_void_p, POINTER(c_uint8), c_size_t)
 
 
+class PcDisk(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("path", c_char_p),
+        ("fd", c_int),
+        ("flags", c_uint),
+    ]
+
+
 class PcOpts(Structure):
     _fields_ = [
         ("size", c_size_t),
@@ -77,6 +86,12 @@ class PcOpts(Structure):
         ("serial_fd", c_int),
         ("serial_out", SERIAL_FN),
         ("serial_opaque", c_void_p),
+        ("disks", POINTER(PcDisk)),
+        ("disk_count", c_uint),
+        ("flags", c_uint),
+        ("console_fd", c_int),
+        ("console_out", SERIAL_FN),
+        ("console_opaque", c_void_p),
     ]
 
 
@@ -139,6 +154,7 @@ from .x86 import DTable, Fpu, Regs, Segment, Sregs  # noqa: E402
 STRUCTS: Dict[str, Any] = {
     "vx_machine_opts": MachineOpts,
     "vx_pc_opts": PcOpts,
+    "vx_pc_disk": PcDisk,
     "vx_io_ops": IoOps,
     "vx_exit": ExitStruct,
     "vx_x86_regs": Regs,
@@ -204,6 +220,7 @@ PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "vx_irq_set": (c_int, [c_void_p, c_uint, c_int]),
     "vx_board_pc": (c_int, [c_void_p, _P(PcOpts)]),
     "vx_pc_serial_input": (c_int, [c_void_p, c_void_p, c_size_t]),
+    "vx_pc_console_input": (c_int, [c_void_p, c_void_p, c_size_t]),
     "vx_boot_linux": (c_int, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_char_p]),
     "vx_vcpu_set_msr": (c_int, [c_void_p, c_uint32, c_uint64]),
     "vx_vcpu_set_mode": (c_int, [c_void_p, c_int, c_uint64]),

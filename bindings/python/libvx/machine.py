@@ -7,12 +7,31 @@ import operator
 import os
 import sys
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _callbacks
-from ._native import SERIAL_FN, IoOps, MachineOpts, PcOpts, lib
+from ._native import SERIAL_FN, IoOps, MachineOpts, PcDisk, PcOpts, lib
 from .errors import EINVAL, Busy, Error, InvalidArgument, from_call
 from .vcpu import Vcpu, _by_pointer
+
+DISK_READONLY = 1  # VX_PC_DISK_READONLY
+PC_VIRTIO_CONSOLE = 1  # VX_PC_VIRTIO_CONSOLE
+PC_MAX_DISKS = 8  # VX_PC_MAX_DISKS
+
+
+def _byte_sink(fn: Optional[Callable[[bytes], None]]) -> Any:
+    """A C byte-run callback (opaque, buf, len) calling fn(bytes), or NULL."""
+    if fn is None:
+        return SERIAL_FN()
+
+    def tramp(opaque: Any, buf: Any, n: int) -> None:
+        try:
+            fn(ctypes.string_at(buf, n))
+        except BaseException:  # a callback must not unwind through C
+            pass
+
+    return SERIAL_FN(tramp)
+
 
 __all__ = [
     "Machine",
@@ -567,27 +586,51 @@ class Machine:
         ram_size: int = 256 << 20,
         serial_fd: int = -1,
         serial_out: Optional[Callable[[bytes], None]] = None,
+        disks: Sequence[Union[str, "os.PathLike[str]", Tuple[Any, bool]]] = (),
+        console: bool = False,
+        console_fd: int = -1,
+        console_out: Optional[Callable[[bytes], None]] = None,
     ) -> None:
         """Make this machine a PC (vx_board_pc): RAM with the PC's holes, COM1,
-        the RTC, the keyboard controller and the debug-exit port. The machine
-        must have been created with flags IRQCHIP | IGNORE_UNCLAIMED_IO.
-        COM1's output goes to serial_fd (-1: nowhere) and/or serial_out(bytes),
-        called on the vCPU's thread."""
-        cb = SERIAL_FN()
-        if serial_out is not None:
+        the RTC, the keyboard controller, the debug-exit port and a PCI bus.
+        The machine must have been created with flags IRQCHIP |
+        IGNORE_UNCLAIMED_IO. COM1's output goes to serial_fd (-1: nowhere)
+        and/or serial_out(bytes), called on the vCPU's thread.
 
-            def tramp(opaque: Any, buf: Any, n: int) -> None:
-                try:
-                    serial_out(ctypes.string_at(buf, n))
-                except BaseException:  # a callback must not unwind through C
-                    pass
-
-            cb = SERIAL_FN(tramp)
-        opts = PcOpts(ctypes.sizeof(PcOpts), _u64(ram_size, "ram_size"), serial_fd, cb, None)
+        disks: virtio-blk disks, each a path (read-write), an open file
+        descriptor (an int), or a (path or fd, read_only) pair. console=True
+        adds a virtio console whose output goes to console_fd and/or
+        console_out(bytes); give it input with console_input()."""
+        cb = _byte_sink(serial_out)
+        ccb = _byte_sink(console_out)
+        n = len(disks)
+        arr = (PcDisk * max(n, 1))()
+        paths = []
+        for i, d in enumerate(disks):
+            target, ro = d if isinstance(d, tuple) else (d, False)
+            path = None if isinstance(target, int) else os.fsencode(target)
+            paths.append(path)
+            arr[i] = PcDisk(ctypes.sizeof(PcDisk), path, target if path is None else -1,
+                            DISK_READONLY if ro else 0)
+        opts = PcOpts(ctypes.sizeof(PcOpts), _u64(ram_size, "ram_size"), serial_fd, cb, None,
+                      arr if n else None, n, PC_VIRTIO_CONSOLE if console else 0, console_fd,
+                      ccb, None)
         rc = self._L.vx_board_pc(self._handle(), ctypes.byref(opts))
         if rc:
             raise from_call(rc, "vx_board_pc")
-        self._serial_cb = cb  # the C side keeps the pointer: keep the function alive
+        # The C side keeps the pointers: keep the functions alive.
+        self._serial_cb = cb
+        self._console_cb = ccb
+
+    def console_input(self, data: Buffer) -> int:
+        """Give the virtio console bytes to read (vx_pc_console_input); returns
+        how many fit in the buffers the guest has posted (0 before its driver
+        is ready)."""
+        arg, n = _in_buffer(data)
+        rc = self._L.vx_pc_console_input(self._handle(), arg, n)
+        if rc < 0:
+            raise from_call(rc, "vx_pc_console_input")
+        return rc
 
     def serial_input(self, data: Buffer) -> int:
         """Give COM1 bytes to read (vx_pc_serial_input); returns how many it

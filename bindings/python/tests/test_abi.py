@@ -51,6 +51,9 @@ CONSTANTS = {
     "VX_SHUTDOWN_TRIPLE_FAULT": libvx.ShutdownKind.TRIPLE_FAULT,
     "VX_SHUTDOWN_RESET": libvx.ShutdownKind.RESET,
     "VX_SHUTDOWN_POWEROFF": libvx.ShutdownKind.POWEROFF,
+    "VX_PC_DISK_READONLY": libvx.machine.DISK_READONLY,
+    "VX_PC_VIRTIO_CONSOLE": libvx.machine.PC_VIRTIO_CONSOLE,
+    "VX_PC_MAX_DISKS": libvx.machine.PC_MAX_DISKS,
 }
 CONSTANTS.update({f"VX_EXIT_{r.name}": int(r) for r in libvx.ExitReason})
 CONSTANTS.update({name: getattr(libvx.errors, name[3:])

@@ -239,6 +239,32 @@ class Api(GuestMixin):
             self.assertEqual(pc.serial_input(b"hi"), 1)  # FIFO off until the guest enables it
             with self.assertRaises(libvx.Corrupt):
                 pc.boot_linux(b"\0" * 4096)  # not a bzImage
+            with self.assertRaises(libvx.InvalidArgument) as cm:
+                pc.console_input(b"x")  # no virtio console on this one
+            self.assertIn("VX_PC_VIRTIO_CONSOLE", cm.exception.detail)
+
+    def test_pc_disks_and_console(self):
+        self.new_machine(ram=False)  # skips where the accelerator is missing
+        flags = libvx.MachineFlags.IRQCHIP | libvx.MachineFlags.IGNORE_UNCLAIMED_IO
+        with tempfile.TemporaryDirectory() as tmp:
+            img = os.path.join(tmp, "disk.img")
+            with open(img, "wb") as f:
+                f.write(b"\xa5" * 65536)
+            missing = os.path.join(tmp, "missing.img")
+            with libvx.Machine(accel=self.ACCEL, flags=flags) as pc:
+                with self.assertRaises(libvx.NotFound) as cm:
+                    pc.board_pc(ram_size=32 << 20, disks=[img, missing])
+                self.assertIn("missing.img", cm.exception.detail)
+                # Nothing of the failed board stayed: the same machine takes one.
+                with self.assertRaises(libvx.InvalidArgument):
+                    pc.board_pc(ram_size=32 << 20, disks=[img] * 9)
+                fd = os.open(img, os.O_RDONLY)
+                try:
+                    pc.board_pc(ram_size=32 << 20, disks=[(img, True), (fd, True)],
+                                console=True, console_out=lambda b: None)
+                finally:
+                    os.close(fd)
+                self.assertEqual(pc.console_input(b"x"), 0)  # no driver yet
 
     def test_irq_set(self):
         m = self.new_machine(ram=False)
