@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -156,24 +157,22 @@ static void *input_thread(void *arg)
 static void print_memory_stats(vx_machine *m, uint64_t ram_bytes)
 {
     uint64_t low = ram_bytes < (3ull << 30) ? ram_bytes : (3ull << 30);
-    uintptr_t ram = (uintptr_t)vx_memory_ptr(m, 0, low);
-    unsigned long long hwm = 0, guest = 0, start = 0, end = 0, kb;
-    char line[512];
+    uint8_t *ram = vx_memory_ptr(m, 0, low);
+    unsigned long long hwm = 0, guest = 0;
+    char line[256];
     FILE *f = fopen("/proc/self/status", "r");
     while (f && fgets(line, sizeof line, f))
         sscanf(line, "VmHWM: %llu kB", &hwm);
     if (f)
         fclose(f);
-    bool in_ram = false;
-    f = fopen("/proc/self/smaps", "r");
-    while (f && fgets(line, sizeof line, f)) {
-        if (sscanf(line, "%llx-%llx ", &start, &end) == 2)
-            in_ram = ram && start >= ram && end <= ram + low;
-        else if (in_ram && sscanf(line, "Rss: %llu kB", &kb) == 1)
-            guest += kb;
-    }
-    if (f)
-        fclose(f);
+    /* Guest RAM's resident pages, from the page tables (mincore). */
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = (size_t)(low / (uint64_t)page);
+    unsigned char *vec = ram ? malloc(pages) : NULL;
+    if (vec && mincore(ram, (size_t)low, vec) == 0)
+        for (size_t i = 0; i < pages; i++)
+            guest += (vec[i] & 1) * (unsigned long long)page / 1024;
+    free(vec);
     fprintf(stderr, "vx-run: memory: peak resident %.1f MiB; guest RAM resident at exit %.1f "
             "MiB; beyond guest RAM %.1f MiB\n", hwm / 1024.0, guest / 1024.0,
             (hwm > guest ? hwm - guest : 0) / 1024.0);
