@@ -6,6 +6,7 @@
 
 #include <libvx/vx.h>
 
+#include "core/hostmem.h"
 #include "mmu/addrspace.h"
 
 static struct vx_addrspace as;
@@ -166,6 +167,72 @@ START_TEST(many_regions_stay_sorted)
 }
 END_TEST
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Released memory is reused (the pool), and zeroed memory comes back
+ * zero whatever the last owner wrote, even when it was handed back while
+ * another of the same size was out. */
+START_TEST(host_memory_is_pooled_and_comes_back_zeroed)
+{
+    const size_t size = 2u << 20;
+    uint8_t *a = vxi_host_alloc(size, true), *b = vxi_host_alloc(size, true);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(all_zero(a, size) && all_zero(b, size));
+    memset(a, 0x5a, 4096);            /* first page */
+    a[size - 1] = 1;                  /* last byte */
+    memset(a + 0x81000, 0xff, 8192);  /* two pages in the middle */
+    b[12345] = 7;
+    vxi_host_free(a, size, true);
+    vxi_host_free(b, size, true);
+    uint8_t *c = vxi_host_alloc(size, true), *d = vxi_host_alloc(size, true);
+    ck_assert_msg((c == a || c == b) && (d == a || d == b) && c != d,
+                  "released mappings are reused");
+    ck_assert(all_zero(c, size));
+    ck_assert(all_zero(d, size));
+    /* Unzeroed memory of another kind is never handed out as zeroed. */
+    uint8_t *raw = vxi_host_alloc(size, false);
+    ck_assert(raw != c && raw != d);
+    raw[0] = 9;
+    vxi_host_free(raw, size, false);
+    uint8_t *e = vxi_host_alloc(size, true);
+    ck_assert(e != raw);
+    ck_assert(all_zero(e, size));
+    vxi_host_free(c, size, true);
+    vxi_host_free(d, size, true);
+    vxi_host_free(e, size, true);
+}
+END_TEST
+
+/* The same through machines: a guest's RAM written by one machine reads
+ * as zeros in the next machine that gets the same pages. */
+START_TEST(guest_ram_of_a_new_machine_is_zero)
+{
+    vx_machine_opts o = { .size = sizeof o, .accel = VX_ACCEL_TCG };
+    uint8_t buf[4096], zero[4096] = { 0 };
+    memset(buf, 0xa5, sizeof buf);
+    for (unsigned round = 0; round < 3; round++) {
+        vx_machine *m;
+        ck_assert_int_eq(vx_machine_create(&o, &m), 0);
+        ck_assert_int_eq(vx_memory_map(m, 0, 1u << 20, NULL, VX_MEM_RWX), 0);
+        for (uint64_t gpa = 0; gpa < (1u << 20); gpa += 0x11000) {
+            uint8_t got[4096];
+            ck_assert_int_eq(vx_memory_read(m, gpa, got, sizeof got), 0);
+            ck_assert_msg(memcmp(got, zero, sizeof got) == 0, "round %u gpa 0x%llx", round,
+                          (unsigned long long)gpa);
+            ck_assert_int_eq(vx_memory_write(m, gpa, buf, sizeof buf), 0);
+        }
+        vx_machine_destroy(m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mmu");
@@ -179,6 +246,8 @@ int main(void)
     tcase_add_test(tc, rom_is_written_only_by_the_host);
     tcase_add_test(tc, remove_needs_exact_match);
     tcase_add_test(tc, many_regions_stay_sorted);
+    tcase_add_test(tc, host_memory_is_pooled_and_comes_back_zeroed);
+    tcase_add_test(tc, guest_ram_of_a_new_machine_is_zero);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "accel-tcg/tb.h"
+#include "core/hostmem.h"
 
 static unsigned hash_phys(uint64_t phys, uint32_t key)
 {
@@ -23,9 +24,8 @@ static unsigned hash_page(uint64_t page)
 int tb_cache_init(struct tb_cache *tc, size_t arena_size)
 {
     /* Reserved, not committed: pages are touched only as blocks are made. */
-    void *p = mmap(NULL, arena_size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = vxi_host_alloc(arena_size, false);
+    if (!p)
         return -1;
     tc->arena = p;
     tc->arena_size = arena_size;
@@ -35,7 +35,7 @@ int tb_cache_init(struct tb_cache *tc, size_t arena_size)
 void tb_cache_fini(struct tb_cache *tc)
 {
     if (tc->arena)
-        munmap(tc->arena, tc->arena_size);
+        vxi_host_free(tc->arena, tc->arena_size, false);
     tc->arena = NULL;
 }
 

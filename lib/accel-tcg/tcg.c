@@ -25,6 +25,7 @@
 
 #include "accel-tcg/tb.h"
 #include "core/error.h"
+#include "core/hostmem.h"
 #include "core/io.h"
 #include "core/machine.h"
 #include "cpu/x86/cpu.h"
@@ -50,6 +51,8 @@ struct tcg_machine {
     uint64_t map_gen;
     struct pc_intc *intc; /* VX_MACHINE_IRQCHIP, else NULL */
 };
+
+#define TCG_MACHINE_BYTES ((sizeof(struct tcg_machine) + 4095) & ~(size_t)4095)
 
 struct mmio_entry {
     uint64_t gpa, value;
@@ -922,11 +925,12 @@ static int tcg_ring0_native(void)
 
 static int tcg_machine_init(vx_machine *m)
 {
-    struct tcg_machine *tm = calloc(1, sizeof *tm);
+    /* Its block hash is large: pooled pages (core/hostmem.h), zeroed. */
+    struct tcg_machine *tm = vxi_host_alloc(TCG_MACHINE_BYTES, true);
     if (!tm)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
     if (tb_cache_init(&tm->tbs, TB_ARENA_SIZE)) {
-        free(tm);
+        vxi_host_free(tm, TCG_MACHINE_BYTES, true);
         return vxi_error(VX_ENOMEM, "tcg: cannot reserve the translation cache");
     }
     pthread_mutex_init(&tm->lock, NULL);
@@ -955,7 +959,7 @@ static void tcg_machine_fini(vx_machine *m)
     pc_intc_destroy(tm->intc);
     tb_cache_fini(&tm->tbs);
     pthread_mutex_destroy(&tm->lock);
-    free(tm);
+    vxi_host_free(tm, TCG_MACHINE_BYTES, true);
     m->accel = NULL;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "core/error.h"
+#include "core/hostmem.h"
 #include "core/machine.h"
 
 #define ULL(x) ((unsigned long long)(x))
@@ -121,7 +122,7 @@ static int check_idle(const vx_machine *m, const char *what)
 static void release_region(struct vx_region *r)
 {
     if (r->owned)
-        munmap(r->host, r->size);
+        vxi_host_free(r->host, r->size, true);
 }
 
 VX_API int vx_machine_create(const vx_machine_opts *opts, vx_machine **out)
@@ -316,9 +317,8 @@ VX_API int vx_memory_map(vx_machine *m, uint64_t gpa, uint64_t size, void *host,
 
     struct vx_region r = { .gpa = gpa, .size = size, .host = host, .prot = prot, .slot = -1 };
     if (!host) {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
+        void *p = vxi_host_alloc(size, true);
+        if (!p)
             return vxi_error(VX_ENOMEM, "vx_memory_map: cannot allocate 0x%llx bytes of "
                              "guest memory", ULL(size));
         r.host = p;
