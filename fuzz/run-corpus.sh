@@ -1,5 +1,6 @@
 #!/bin/sh
 # make check: every fuzz target over its seed corpus.
 set -e
-dir="${abs_top_srcdir:?}/fuzz/corpus/decode"
-exec "${top_builddir:-.}/fuzz/decode-run" "$dir"/*
+corpus="${abs_top_srcdir:?}/fuzz/corpus"
+"${top_builddir:-.}/fuzz/decode-run" "$corpus/decode"/*
+"${top_builddir:-.}/fuzz/virtio-run" "$corpus/virtio"/*
