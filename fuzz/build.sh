@@ -19,5 +19,7 @@ for f in $libsrc; do
 done
 $CC $FLAGS -I"$src/include" "$src/fuzz/decode.c" $objs -lpthread -o "$out/decode-fuzz"
 $CC $FLAGS -I"$out" -I"$src/include" -I"$src/lib" "$src/fuzz/virtio.c" $objs -lpthread -o "$out/virtio-fuzz"
+$CC $FLAGS -I"$out" -I"$src/include" -I"$src/lib" "$src/fuzz/pci.c" $objs -lpthread -o "$out/pci-fuzz"
 echo "built $out/decode-fuzz: run it as $out/decode-fuzz -max_total_time=600 $src/fuzz/corpus/decode"
+echo "built $out/pci-fuzz: run it as $out/pci-fuzz -max_total_time=600 $src/fuzz/corpus/pci"
 echo "built $out/virtio-fuzz: run it as $out/virtio-fuzz -max_total_time=600 $src/fuzz/corpus/virtio"
