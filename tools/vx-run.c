@@ -233,7 +233,6 @@ int main(int argc, char **argv)
     vx_cpu_mode mode = VX_MODE_REAL;
     unsigned long mem_mib = 256, cpus = 1;
     vx_pc_disk disks[VX_PC_MAX_DISKS];
-    char *disk_paths[VX_PC_MAX_DISKS];
     unsigned ndisks = 0;
     vx_accel accel = VX_ACCEL_AUTO;
     int c;
@@ -294,7 +293,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: at most %d disks\n", prog, VX_PC_MAX_DISKS);
                 return 2;
             }
-            char *path = strdup(optarg), *comma = strrchr(path, ',');
+            char *path = optarg, *comma = strrchr(path, ',');
             unsigned flags = 0;
             if (comma && !strcmp(comma, ",ro")) {
                 *comma = '\0';
@@ -302,7 +301,6 @@ int main(int argc, char **argv)
             } else if (comma && !strcmp(comma, ",rw")) {
                 *comma = '\0';
             }
-            disk_paths[ndisks] = path;
             disks[ndisks] = (vx_pc_disk){ sizeof(vx_pc_disk), path, -1, flags };
             ndisks++;
             break;
@@ -340,8 +338,10 @@ int main(int argc, char **argv)
     void *kernel = read_file(kernel_path ? kernel_path : flat_path, &klen), *initrd = NULL;
     if (!kernel)
         return 1;
-    if (initrd_path && !(initrd = read_file(initrd_path, &ilen)))
+    if (initrd_path && !(initrd = read_file(initrd_path, &ilen))) {
+        free(kernel);
         return 1;
+    }
     int console_fd = -1;
     if (console_path) {
         console_fd = !strcmp(console_path, "-")
@@ -349,6 +349,8 @@ int main(int argc, char **argv)
                          : open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (console_fd < 0) {
             fprintf(stderr, "%s: %s: %s\n", prog, console_path, strerror(errno));
+            free(kernel);
+            free(initrd);
             return 1;
         }
     }
@@ -364,6 +366,8 @@ int main(int argc, char **argv)
     int rc = vx_machine_create(&o, &m);
     if (rc) {
         fprintf(stderr, "%s: cannot create the machine: %s\n", prog, vx_last_error());
+        free(kernel);
+        free(initrd);
         return 1;
     }
     const char *why = "";
@@ -385,12 +389,12 @@ int main(int argc, char **argv)
                        (rc = start_flat(m, mode, entry, (uint64_t)mem_mib << 20))))) {
         fprintf(stderr, "%s: %s\n", prog, vx_last_error());
         vx_machine_destroy(m);
+        free(kernel);
+        free(initrd);
         return 1;
     }
     free(kernel);
     free(initrd);
-    for (unsigned i = 0; i < ndisks; i++)
-        free(disk_paths[i]);
 
     struct input in = { m, vx_machine_vcpu(m, 0), false };
     raw_terminal();
