@@ -1264,6 +1264,51 @@ START_TEST(console_transmit_with_writable_and_indirect)
 }
 END_TEST
 
+START_TEST(edges_io_errors_config_change_full_host)
+{
+    struct drv d;
+    blk_start(&d);
+    /* The file shrinks under the disk: reads past its end fail. */
+    ck_assert_int_eq(ftruncate(disk_fd, 4 * 512), 0);
+    uint32_t used;
+    ck_assert_int_eq(blk_request(&d, VIRTIO_BLK_T_IN, 10, DATA, 512, &used), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(used, 1);
+    ck_assert_int_eq(blk_request(&d, VIRTIO_BLK_T_IN, 3, DATA, 1024, &used), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_ge(used, 1);
+    ck_assert_uint_le(used, 1025);
+    ck_assert_int_eq(blk_request(&d, VIRTIO_BLK_T_IN, 3, DATA, 512, NULL), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(isr(&d), VIRTIO_PCI_ISR_QUEUE);
+    /* A configuration change after DRIVER_OK interrupts. */
+    virtio_pci_config_changed(&blk->t);
+    ck_assert_int_eq(irq_level[line(&d)], 1);
+    ck_assert_uint_eq(isr(&d), VIRTIO_PCI_ISR_CONFIG);
+    ck_assert_int_eq(irq_level[line(&d)], 0);
+    /* The console's transmit queue breaks like any other. */
+    struct drv c;
+    drv_open(&c, &con->t);
+    start(&c, con_features);
+    struct seg bad = { RAM_SIZE - 8, 16, false };
+    submit(&c, VIRTIO_CONSOLE_TX, &bad, 1);
+    kick(&c, VIRTIO_CONSOLE_TX);
+    ck_assert_uint_eq(con_out_len, 0);
+    assert_needs_reset(&c, VIRTIO_CONSOLE_TX);
+    virtio_console_reset(con);
+    ck_assert_uint_eq(status(&c), 0);
+    /* A full host: the function is refused and nothing leaks. */
+    struct virtio_console *more[PCI_SLOTS];
+    unsigned n = 0;
+    int rc;
+    while ((rc = virtio_console_create(m, &host, NULL, NULL, &more[n])) == 0)
+        ck_assert_uint_lt(++n, PCI_SLOTS);
+    ck_assert_int_eq(rc, VX_ERANGE);
+    ck_assert_uint_eq(n, PCI_SLOTS - 3);
+    ck_assert_ptr_null(more[n]);
+    while (n--)
+        virtio_console_destroy(more[n]);
+    ck_assert_int_eq(virtio_console_create(m, &host, NULL, NULL, NULL), VX_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("virtio");
@@ -1289,6 +1334,7 @@ int main(void)
     tcase_add_test(tc, console_output);
     tcase_add_test(tc, console_input);
     tcase_add_test(tc, console_transmit_with_writable_and_indirect);
+    tcase_add_test(tc, edges_io_errors_config_change_full_host);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
