@@ -51,6 +51,7 @@ static struct virtio_console *con;
 static uint8_t con_out[8192];
 static size_t con_out_len;
 static unsigned con_out_calls;
+static bool con_echo;
 
 static void log_irq(void *ctx, unsigned line, int level)
 {
@@ -68,6 +69,8 @@ static void console_sink(void *ctx, const uint8_t *buf, size_t len)
     memcpy(con_out + con_out_len, buf, len);
     con_out_len += len;
     con_out_calls++;
+    if (con_echo)
+        virtio_console_input(con, buf, len);
 }
 
 static uint8_t pattern(uint64_t off)
@@ -93,6 +96,7 @@ static void setup(void)
     memset(irq_rises, 0, sizeof irq_rises);
     con_out_len = 0;
     con_out_calls = 0;
+    con_echo = false;
     vx_machine_opts o = { .size = sizeof o, .accel = VX_ACCEL_TCG };
     ck_assert_int_eq(vx_machine_create(&o, &m), 0);
     ck_assert_int_eq(vx_memory_map(m, 0, RAM_SIZE, NULL, VX_MEM_RWX), 0);
@@ -1261,6 +1265,72 @@ START_TEST(console_transmit_with_writable_and_indirect)
     ck_assert_mem_eq(con_out, "abcd", 4);
     ck_assert_uint_eq(con_out_calls, 2);
     ck_assert_uint_eq(status(&d) & VIRTIO_STATUS_NEEDS_RESET, 0);
+    /* An echo: the output callback offers input from inside the
+     * transmit notification, for every buffer of a two-buffer batch. */
+    con_echo = true;
+    struct seg r = { DATA + 0x200, 16, true };
+    submit(&d, VIRTIO_CONSOLE_RX, &r, 1);
+    poke(DATA + 0x300, "echo", 4);
+    struct seg t1 = { DATA + 0x300, 4, false }, t2 = { DATA + 0x302, 2, false };
+    submit(&d, VIRTIO_CONSOLE_TX, &t1, 1);
+    submit(&d, VIRTIO_CONSOLE_TX, &t2, 1);
+    kick(&d, VIRTIO_CONSOLE_TX);
+    ck_assert_mem_eq(con_out + 4, "echoho", 6);
+    uint32_t id, len;
+    ck_assert(used_pop(&d, VIRTIO_CONSOLE_RX, &id, &len));
+    ck_assert_uint_eq(len, 4); /* the first buffer's; the second found none */
+    char got[4];
+    peek(DATA + 0x200, got, 4);
+    ck_assert_mem_eq(got, "echo", 4);
+    ck_assert(used_pop(&d, VIRTIO_CONSOLE_TX, &id, &len));
+    ck_assert(used_pop(&d, VIRTIO_CONSOLE_TX, &id, &len));
+    ck_assert(used_pop(&d, VIRTIO_CONSOLE_TX, &id, &len));
+    ck_assert(!used_pop(&d, VIRTIO_CONSOLE_TX, &id, &len));
+}
+END_TEST
+
+START_TEST(edges_io_errors_config_change_full_host)
+{
+    struct drv d;
+    blk_start(&d);
+    /* The file shrinks under the disk: reads past its end fail. */
+    ck_assert_int_eq(ftruncate(disk_fd, 4 * 512), 0);
+    uint32_t used;
+    ck_assert_int_eq(blk_request(&d, VIRTIO_BLK_T_IN, 10, DATA, 512, &used), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(used, 1);
+    ck_assert_int_eq(blk_request(&d, VIRTIO_BLK_T_IN, 3, DATA, 1024, &used), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_ge(used, 1);
+    ck_assert_uint_le(used, 1025);
+    ck_assert_int_eq(blk_request(&d, VIRTIO_BLK_T_IN, 3, DATA, 512, NULL), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(isr(&d), VIRTIO_PCI_ISR_QUEUE);
+    /* A configuration change after DRIVER_OK interrupts. */
+    virtio_pci_config_changed(&blk->t);
+    ck_assert_int_eq(irq_level[line(&d)], 1);
+    ck_assert_uint_eq(isr(&d), VIRTIO_PCI_ISR_CONFIG);
+    ck_assert_int_eq(irq_level[line(&d)], 0);
+    /* The console's transmit queue breaks like any other. */
+    struct drv c;
+    drv_open(&c, &con->t);
+    start(&c, con_features);
+    struct seg bad = { RAM_SIZE - 8, 16, false };
+    submit(&c, VIRTIO_CONSOLE_TX, &bad, 1);
+    kick(&c, VIRTIO_CONSOLE_TX);
+    ck_assert_uint_eq(con_out_len, 0);
+    assert_needs_reset(&c, VIRTIO_CONSOLE_TX);
+    virtio_console_reset(con);
+    ck_assert_uint_eq(status(&c), 0);
+    /* A full host: the function is refused and nothing leaks. */
+    struct virtio_console *more[PCI_SLOTS];
+    unsigned n = 0;
+    int rc;
+    while ((rc = virtio_console_create(m, &host, NULL, NULL, &more[n])) == 0)
+        ck_assert_uint_lt(++n, PCI_SLOTS);
+    ck_assert_int_eq(rc, VX_ERANGE);
+    ck_assert_uint_eq(n, PCI_SLOTS - 3);
+    ck_assert_ptr_null(more[n]);
+    while (n--)
+        virtio_console_destroy(more[n]);
+    ck_assert_int_eq(virtio_console_create(m, &host, NULL, NULL, NULL), VX_EINVAL);
 }
 END_TEST
 
@@ -1289,6 +1359,7 @@ int main(void)
     tcase_add_test(tc, console_output);
     tcase_add_test(tc, console_input);
     tcase_add_test(tc, console_transmit_with_writable_and_indirect);
+    tcase_add_test(tc, edges_io_errors_config_change_full_host);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

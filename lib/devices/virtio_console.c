@@ -13,12 +13,13 @@ static void console_notify(void *dev, unsigned queue)
         return; /* new receive buffers: the host's next input finds them */
     struct virtq *q = &c->t.vq[queue];
     for (unsigned n = 0; n < q->s.size; n++) {
-        if (virtq_pop(q, &c->chain) <= 0)
+        struct virtq_chain *ch = &c->tx_chain;
+        if (virtq_pop(q, ch) <= 0)
             break;
         /* Device-writable buffers on the transmit queue carry nothing. */
-        for (unsigned k = 0; k < c->chain.readable && c->out; k++)
-            c->out(c->ctx, c->chain.seg[k].host, c->chain.seg[k].len);
-        if (virtq_push(q, c->chain.head, 0))
+        for (unsigned k = 0; k < ch->readable && c->out; k++)
+            c->out(c->ctx, ch->seg[k].host, ch->seg[k].len);
+        if (virtq_push(q, ch->head, 0))
             break;
     }
 }
@@ -34,12 +35,12 @@ size_t virtio_console_input(struct virtio_console *c, const void *buf, size_t le
     struct virtq *q = &c->t.vq[VIRTIO_CONSOLE_RX];
     size_t taken = 0;
     for (unsigned n = 0; n < q->s.size && taken < len; n++) {
-        if (virtq_pop(q, &c->chain) <= 0)
+        struct virtq_chain *ch = &c->rx_chain;
+        if (virtq_pop(q, ch) <= 0)
             break;
-        size_t put = virtq_chain_write(q, &c->chain, 0, (const uint8_t *)buf + taken,
-                                       len - taken);
+        size_t put = virtq_chain_write(q, ch, 0, (const uint8_t *)buf + taken, len - taken);
         taken += put;
-        if (virtq_push(q, c->chain.head, (uint32_t)put))
+        if (virtq_push(q, ch->head, (uint32_t)put))
             break;
     }
     virtio_pci_update(&c->t);

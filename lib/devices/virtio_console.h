@@ -8,7 +8,7 @@
  * Guest output reaches the `out` callback synchronously, on the vCPU
  * thread that notified, one call per buffer (at most 128 buffers per
  * notification); `buf` points into guest RAM and is valid only during the
- * call. Host input goes into receive buffers the guest made available;
+ * call, and it may call virtio_console_input(). Host input goes into receive buffers the guest made available;
  * what does not fit (no buffers, or the driver not ready) is refused and
  * the host offers it again later, as with the UART.
  *
@@ -37,7 +37,9 @@ struct virtio_console {
     void (*out)(void *ctx, const uint8_t *buf, size_t len);
     void *ctx;
     uint8_t config[VIRTIO_CONSOLE_CONFIG_SIZE];
-    struct virtq_chain chain; /* the buffer being served */
+    /* The buffers being served: one per direction, so that `out` may
+     * offer input (an echo) while its transmit buffer is still in use. */
+    struct virtq_chain rx_chain, tx_chain;
 };
 
 /* A virtio-console function on host h; `out` (may be NULL: output is
