@@ -21,8 +21,13 @@ typedef enum x86_status (*x86_handler)(struct x86_cpu *c, const struct x86_insn 
 struct x86_insn {
     x86_handler fn;
     uint64_t imm;     /* immediate, sign- or zero-extended as the opcode says */
-    uint64_t imm2;    /* second immediate: enter's nesting level, a far pointer's selector */
-    uint64_t disp;    /* displacement (sign-extended), or the moffs address */
+    /* An instruction has a displacement or a second immediate, never both
+     * (40 bytes instead of 48: the translation cache holds many). */
+    union {
+        uint64_t disp; /* displacement (sign-extended), or the moffs address */
+        uint64_t imm2; /* no memory operand: enter's nesting level, a far pointer's
+                          selector, a near branch's target resolved at translation */
+    };
     uint16_t opcode;  /* 0x00..0xff, 0x0f00..0x0fff: for handlers and messages */
     uint8_t len;      /* bytes, 1..15 */
     uint8_t opsize;   /* operand bytes: 1, 2, 4, 8 */
