@@ -22,7 +22,8 @@ struct x86_insn {
     x86_handler fn;
     uint64_t imm;     /* immediate, sign- or zero-extended as the opcode says */
     /* An instruction has a displacement or a second immediate, never both
-     * (40 bytes instead of 48: the translation cache holds many). */
+     * (with the one-bit flags below: 40 bytes, not 56; the translation
+     * cache holds many). */
     union {
         uint64_t disp; /* displacement (sign-extended), or the moffs address */
         uint64_t imm2; /* no memory operand: enter's nesting level, a far pointer's
@@ -38,12 +39,13 @@ struct x86_insn {
     uint8_t index;    /* memory operand: index register or X86_NOREG */
     uint8_t scale;    /* memory operand: index shift, 0..3 */
     uint8_t seg;      /* memory operand: effective segment (S_*) */
-    uint8_t mem;      /* the ModRM r/m operand is memory */
     uint8_t rep;      /* 0, 0xf3 (rep/repe) or 0xf2 (repne) */
-    uint8_t lock;     /* a lock prefix was present */
     uint8_t sub;      /* ModRM.reg without REX: the group member, or the opcode's condition */
     uint8_t rex;      /* the REX byte, or 0 */
-    uint8_t osz;      /* a 0x66 prefix was present (mandatory-prefix instructions) */
+    /* One byte of flags. */
+    uint8_t mem : 1;  /* the ModRM r/m operand is memory */
+    uint8_t lock : 1; /* a lock prefix was present */
+    uint8_t osz : 1;  /* a 0x66 prefix was present (mandatory-prefix instructions) */
 };
 
 /* Decode one instruction from bytes[0..avail) for the CPU's current mode.
@@ -51,6 +53,8 @@ struct x86_insn {
  * to decide (fetch more and call again), or -1 when the bytes are longer than
  * 15 (out->fn raises #GP(0)). An encoding libvx does not implement decodes
  * to a handler that raises #UD, never to nothing. */
+_Static_assert(sizeof(struct x86_insn) == 40, "x86_insn grew: the translation cache holds many");
+
 int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
                struct x86_insn *out);
 
