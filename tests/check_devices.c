@@ -1579,10 +1579,16 @@ START_TEST(kbc_keyboard_replies_and_irq1)
     ck_assert_uint_eq(KBC_IN(0x60), 0xaa);
     ck_assert_int_eq(kbc_irqs.level[1], 0);
     ck_assert_uint_eq(KBC_IN(0x64), 0x14);
+    /* Every byte of a multi-byte reply is an IRQ 1 edge of its own: an
+     * edge-triggered PIC (Linux's atkbd waiting for the identify bytes)
+     * must see each. */
+    int rises = kbc_irqs.rises[1];
     KBC_OUT(0x60, 0xf2);
     ck_assert_uint_eq(KBC_IN(0x60), 0xfa);
     ck_assert_uint_eq(KBC_IN(0x60), 0xab);
     ck_assert_uint_eq(KBC_IN(0x60), 0x83);
+    ck_assert_int_eq(kbc_irqs.rises[1] - rises, 3);
+    ck_assert_int_eq(kbc_irqs.level[1], 0);
     KBC_OUT(0x60, 0xed);
     KBC_OUT(0x60, 0x07);
     ck_assert_uint_eq(KBC_IN(0x60), 0xfa);

@@ -58,6 +58,20 @@ static void update_irqs(struct i8042 *k)
     }
 }
 
+static void drop_irqs(struct i8042 *k)
+{
+    if (k->s.irq_kbd) {
+        k->s.irq_kbd = 0;
+        if (k->cfg.set_irq)
+            k->cfg.set_irq(k->cfg.ctx, k->cfg.kbd_irq, 0);
+    }
+    if (k->s.irq_aux) {
+        k->s.irq_aux = 0;
+        if (k->cfg.set_irq)
+            k->cfg.set_irq(k->cfg.ctx, k->cfg.aux_irq, 0);
+    }
+}
+
 static void update_a20(struct i8042 *k)
 {
     int on = (k->s.outport & OUT_A20) || (k->s.port_a & PA_A20);
@@ -279,6 +293,11 @@ static uint8_t read_byte(void *opaque, uint64_t port)
     switch (port) {
     case I8042_DATA_PORT:
         v = queue_pop(k);
+        /* Each byte that reaches the output buffer is an interrupt of its
+         * own: the line drops as the buffer empties and rises again for
+         * the next byte, so an edge-triggered PIC sees every one (Linux's
+         * atkbd waits for the two identify bytes after the ACK). */
+        drop_irqs(k);
         update_irqs(k);
         return v;
     case I8042_CMD_PORT:
