@@ -30,36 +30,49 @@ now() { date +%s.%N; }
 # median of the numbers on stdin
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-time_runs() {  # label, command...
+run_once() {  # label, command...: prints the seconds to the marker and exit
     label=$1
     shift
-    : >"$tmp/times"
-    i=0
-    while [ "$i" -lt "$runs" ]; do
-        t0=$(now)
-        "$@" </dev/null >"$tmp/out" 2>&1
-        t1=$(now)
-        if ! grep -q LIBVX-BOOT-MARKER "$tmp/out"; then
-            echo "$label: no marker; output:" >&2
-            tail -5 "$tmp/out" >&2
-            return 1
-        fi
-        awk "BEGIN { print $t1 - $t0 }" >>"$tmp/times"
-        i=$((i + 1))
-    done
-    median <"$tmp/times"
+    t0=$(now)
+    "$@" </dev/null >"$tmp/out" 2>&1
+    t1=$(now)
+    if ! grep -q LIBVX-BOOT-MARKER "$tmp/out"; then
+        echo "$label: no marker; output:" >&2
+        tail -5 "$tmp/out" >&2
+        return 1
+    fi
+    awk "BEGIN { print $t1 - $t0 }"
 }
 
-echo "boot to /init: $(basename "$kernel"), busybox initramfs, 256 MiB, median of $runs"
-vx=$(time_runs vx-run "$vxrun" --accel tcg --mem 256 --kernel "$kernel" --initrd "$tmp/initrd.gz" \
-    --append "$append") || exit 1
-printf '  %-28s %6.2f s\n' "libvx tcg (vx-run)" "$vx"
-if command -v qemu-system-x86_64 >/dev/null 2>&1; then
-    q=$(time_runs qemu qemu-system-x86_64 -accel tcg -m 256 -nodefaults -no-user-config \
+vx_boot() {
+    run_once vx-run "$vxrun" --accel tcg --mem 256 --kernel "$kernel" --initrd "$tmp/initrd.gz" \
+        --append "$append"
+}
+
+qemu_boot() {
+    run_once qemu qemu-system-x86_64 -accel tcg -m 256 -nodefaults -no-user-config \
         -display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0x501,iosize=1 \
-        -kernel "$kernel" -initrd "$tmp/initrd.gz" -append "$append") || exit 1
+        -kernel "$kernel" -initrd "$tmp/initrd.gz" -append "$append"
+}
+
+have_qemu=false
+command -v qemu-system-x86_64 >/dev/null 2>&1 && have_qemu=true
+echo "boot to /init: $(basename "$kernel"), busybox initramfs, 256 MiB, median of $runs" \
+    "(the two take turns, so the host's load weighs on both)"
+: >"$tmp/vx"
+: >"$tmp/qemu"
+i=0
+while [ "$i" -lt "$runs" ]; do
+    vx_boot >>"$tmp/vx" || exit 1
+    if $have_qemu; then qemu_boot >>"$tmp/qemu" || exit 1; fi
+    i=$((i + 1))
+done
+vx=$(median <"$tmp/vx")
+printf '  %-28s %6.2f s\n' "libvx tcg (vx-run)" "$vx"
+if $have_qemu; then
+    q=$(median <"$tmp/qemu")
     printf '  %-28s %6.2f s\n' "QEMU TCG ($(qemu-system-x86_64 --version | head -1 | awk '{print $4}'))" "$q"
-    awk "BEGIN { printf \"  libvx / QEMU                  %6.2f x\n\", $vx / $q }"
+    awk "BEGIN { printf \"  libvx / QEMU                  %6.2f x\\n\", $vx / $q }"
 else
     echo "  QEMU: not installed (apt-get install qemu-system-x86)"
 fi
