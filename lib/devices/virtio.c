@@ -247,10 +247,13 @@ bool virtq_take_interrupt(struct virtq *q)
     return !(load16(avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
-size_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *dst, size_t len)
+/* Copy between buf and the chain's segments [first, last), starting
+ * `offset` bytes into them; returns how many bytes were copied. */
+static size_t chain_copy(const struct virtq *q, const struct virtq_chain *c, unsigned first,
+                         unsigned last, uint64_t offset, uint8_t *buf, size_t len, bool to_guest)
 {
     size_t done = 0;
-    for (unsigned k = 0; k < c->readable && done < len; k++) {
+    for (unsigned k = first; k < last && done < len; k++) {
         const struct virtq_seg *s = &c->seg[k];
         if (offset >= s->len) {
             offset -= s->len;
@@ -259,30 +262,25 @@ size_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *dst,
         size_t n = s->len - offset;
         if (n > len - done)
             n = len - done;
-        memcpy((uint8_t *)dst + done, s->host + offset, n);
+        if (to_guest) {
+            memcpy(s->host + offset, buf + done, n);
+            vxi_memory_written(q->m, s->gpa + offset, n);
+        } else {
+            memcpy(buf + done, s->host + offset, n);
+        }
         done += n;
         offset = 0;
     }
     return done;
 }
 
+size_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *dst, size_t len)
+{
+    return chain_copy(NULL, c, 0, c->readable, offset, dst, len, false);
+}
+
 size_t virtq_chain_write(const struct virtq *q, const struct virtq_chain *c, uint64_t offset,
                          const void *src, size_t len)
 {
-    size_t done = 0;
-    for (unsigned k = c->readable; k < c->count && done < len; k++) {
-        const struct virtq_seg *s = &c->seg[k];
-        if (offset >= s->len) {
-            offset -= s->len;
-            continue;
-        }
-        size_t n = s->len - offset;
-        if (n > len - done)
-            n = len - done;
-        memcpy(s->host + offset, (const uint8_t *)src + done, n);
-        vxi_memory_written(q->m, s->gpa + offset, n);
-        done += n;
-        offset = 0;
-    }
-    return done;
+    return chain_copy(q, c, c->readable, c->count, offset, (uint8_t *)(uintptr_t)src, len, true);
 }

@@ -36,11 +36,11 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
 
 /* Whole transfers or an error: short counts and EINTR go round again;
  * end of file (the file shrank under us) is an error. */
-static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t pos)
+static int transfer_full(int fd, uint8_t *buf, uint64_t len, uint64_t pos, bool write)
 {
     while (len) {
         size_t n = len > IO_CHUNK ? IO_CHUNK : (size_t)len;
-        ssize_t r = pread(fd, buf, n, (off_t)pos);
+        ssize_t r = write ? pwrite(fd, buf, n, (off_t)pos) : pread(fd, buf, n, (off_t)pos);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -52,20 +52,14 @@ static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t pos)
     return 0;
 }
 
+static int read_full(int fd, uint8_t *buf, uint64_t len, uint64_t pos)
+{
+    return transfer_full(fd, buf, len, pos, false);
+}
+
 static int write_full(int fd, const uint8_t *buf, uint64_t len, uint64_t pos)
 {
-    while (len) {
-        size_t n = len > IO_CHUNK ? IO_CHUNK : (size_t)len;
-        ssize_t r = pwrite(fd, buf, n, (off_t)pos);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        buf += r;
-        len -= (uint64_t)r;
-        pos += (uint64_t)r;
-    }
-    return 0;
+    return transfer_full(fd, (uint8_t *)(uintptr_t)buf, len, pos, true);
 }
 
 static int sync_fd(int fd)
