@@ -292,8 +292,18 @@ START_TEST(pic_level_and_edge_triggering)
     PIC_OUT(0x4d1, 0xff);
     ck_assert_uint_eq(PIC_IN(0x4d0), 0xf8);
     ck_assert_uint_eq(PIC_IN(0x4d1), 0xde);
-    PIC_OUT(0x4d0, 0x20);
+    /* The firmware's way in (i8259_set_level_triggered) is the same
+     * register, with the same mask. */
+    PIC_OUT(0x4d0, 0x00);
     PIC_OUT(0x4d1, 0x00);
+    i8259_set_level_triggered(&pic, 11);
+    i8259_set_level_triggered(&pic, 0); /* edge-only: ignored */
+    i8259_set_level_triggered(&pic, 13);
+    ck_assert_uint_eq(PIC_IN(0x4d0), 0x00);
+    ck_assert_uint_eq(PIC_IN(0x4d1), 0x08);
+    PIC_OUT(0x4d1, 0x00);
+    i8259_set_level_triggered(&pic, 5);
+    ck_assert_uint_eq(PIC_IN(0x4d0), 0x20);
     /* Level: requests again after EOI while the line stays high. */
     i8259_set_irq(&pic, 5, 1);
     ck_assert_int_eq(i8259_acknowledge(&pic), 0x25);

@@ -35,6 +35,12 @@ while [ ! -b /dev/vdb ] || [ ! -c /dev/hvc0 ]; do
     sleep 0.05
 done
 echo "LIBVX-DISK-MD5 $(dd if=/dev/vda bs=4096 count=16 2>/dev/null | md5sum | cut -d' ' -f1)"
+# vdc-vde share interrupt lines with vda, vdb and hvc0 (PIRQ A-D for 7
+# devices): read them all at once.
+for d in c d e; do
+    (echo "LIBVX-SHARED-MD5 vd$d $(md5sum </dev/vd$d | cut -d' ' -f1)") &
+done
+wait
 echo "LIBVX-DISK-WRITTEN-BY-THE-GUEST" | dd of=/dev/vda bs=512 seek=8 conv=sync 2>/dev/null
 sync
 if echo x | dd of=/dev/vdb bs=512 seek=1 conv=sync 2>/dev/null; then
@@ -49,6 +55,7 @@ INIT
 # The disks: 1 MiB of random bytes (read-write) and 64 KiB of zeros (read-only).
 head -c 1048576 /dev/urandom >"$tmp/disk.orig"
 head -c 65536 /dev/zero >"$tmp/ro.img"
+for d in c d e; do head -c 262144 /dev/urandom >"$tmp/shared-$d.img"; done
 want_md5=$(head -c 65536 "$tmp/disk.orig" | md5sum | cut -d' ' -f1)
 
 fail() {  # accel, what
@@ -63,7 +70,8 @@ boot() {  # accel
     start=$(date +%s.%N)
     timeout 300 "$vxrun" --accel "$1" --kernel "$kernel" --initrd "$tmp/initrd.gz" \
         --append "console=ttyS0 quiet panic=-1" --disk "$tmp/disk.img" \
-        --disk "$tmp/ro.img,ro" --console "$tmp/console.$1" </dev/null >"$tmp/out.$1" 2>&1
+        --disk "$tmp/ro.img,ro" --disk "$tmp/shared-c.img" --disk "$tmp/shared-d.img" \
+        --disk "$tmp/shared-e.img" --console "$tmp/console.$1" </dev/null >"$tmp/out.$1" 2>&1
     rc=$?
     end=$(date +%s.%N)
     secs=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
@@ -72,6 +80,10 @@ boot() {  # accel
     ! grep -q "LIBVX-INSMOD-FAILED" "$tmp/out.$1" || { fail "$1" "a module did not load"; return 1; }
     grep -q "LIBVX-DISK-MD5 $want_md5" "$tmp/out.$1" ||
         { fail "$1" "the guest read other bytes from vda (want md5 $want_md5)"; return 1; }
+    for d in c d e; do
+        grep -q "LIBVX-SHARED-MD5 vd$d $(md5sum <"$tmp/shared-$d.img" | cut -d' ' -f1)" \
+            "$tmp/out.$1" || { fail "$1" "vd$d (on a shared line) read wrong or not at all"; return 1; }
+    done
     dd if="$tmp/disk.img" bs=512 skip=8 count=1 2>/dev/null |
         grep -q "LIBVX-DISK-WRITTEN-BY-THE-GUEST" ||
         { fail "$1" "the guest's write is not in the image at sector 8"; return 1; }
@@ -81,7 +93,7 @@ boot() {  # accel
         { fail "$1" "the read-only disk took a write"; return 1; }
     grep -q "LIBVX-CONSOLE-HELLO" "$tmp/console.$1" 2>/dev/null ||
         { fail "$1" "nothing from the guest on the virtio console"; return 1; }
-    echo "PASS: $1: $(basename "$kernel") reached /init, loaded the virtio modules, read and wrote vda, found vdb read-only, wrote to hvc0 and left with status 21 in $secs s"
+    echo "PASS: $1: $(basename "$kernel") reached /init, loaded the virtio modules, read and wrote vda, read vdc-vde at once on shared lines, found vdb read-only, wrote to hvc0 and left with status 21 in $secs s"
 }
 
 status=0

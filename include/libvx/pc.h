@@ -14,7 +14,9 @@
  * carries the virtio devices the options ask for: virtio-blk disks and a
  * virtio console, each a virtio 1.x modern (legacy-free) PCI function with
  * its BAR already assigned in 0xe0000000-0xfebfffff and an INTx line of
- * 10, 11, 5 or 9, so a kernel without ACPI takes them as they are. The
+ * 10, 11, 5 or 9 (shared beyond four devices, so level-triggered: the
+ * board sets their ELCR bits as firmware does), so a kernel without ACPI
+ * takes them as they are. The
  * devices validate everything the guest hands them (ring and buffer
  * addresses inside RAM, chain lengths, queue sizes); a guest that breaks
  * the rules gets an error status or a device that needs a reset, never

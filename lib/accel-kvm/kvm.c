@@ -342,6 +342,18 @@ static int kvm_irq_set(vx_machine *m, unsigned line, int level)
     return 0;
 }
 
+static int kvm_irq_level_triggered(vx_machine *m, unsigned line)
+{
+    struct kvm_machine *km = m->accel;
+    struct kvm_irqchip ic = { .chip_id = line < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE };
+    if (ioctl(km->vm_fd, KVM_GET_IRQCHIP, &ic) < 0)
+        return vxi_error(VX_EACCEL, "KVM_GET_IRQCHIP: %s", strerror(errno));
+    ic.chip.pic.elcr |= (uint8_t)(1u << (line & 7));
+    if (ioctl(km->vm_fd, KVM_SET_IRQCHIP, &ic) < 0)
+        return vxi_error(VX_EACCEL, "KVM_SET_IRQCHIP: %s", strerror(errno));
+    return 0;
+}
+
 static void kvm_machine_fini(vx_machine *m)
 {
     struct kvm_machine *km = m->accel;
@@ -946,6 +958,7 @@ const struct vx_accel_ops vx_kvm_ops = {
     .machine_fini = kvm_machine_fini,
     .irqchip_init = kvm_irqchip_init,
     .irq_set = kvm_irq_set,
+    .irq_level_triggered = kvm_irq_level_triggered,
     .vcpu_init = kvm_vcpu_init,
     .vcpu_fini = kvm_vcpu_fini,
     .map = kvm_map,

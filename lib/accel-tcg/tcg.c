@@ -960,6 +960,13 @@ static int tcg_irq_set(vx_machine *m, unsigned line, int level)
     return 0;
 }
 
+static int tcg_irq_level_triggered(vx_machine *m, unsigned line)
+{
+    struct tcg_machine *tm = m->accel;
+    pc_intc_set_level_triggered(tm->intc, line);
+    return 0;
+}
+
 static void tcg_machine_fini(vx_machine *m)
 {
     struct tcg_machine *tm = m->accel;
@@ -1221,6 +1228,7 @@ const struct vx_accel_ops vx_tcg_ops = {
     .machine_fini = tcg_machine_fini,
     .irqchip_init = tcg_irqchip_init,
     .irq_set = tcg_irq_set,
+    .irq_level_triggered = tcg_irq_level_triggered,
     .vcpu_init = tcg_vcpu_init,
     .vcpu_fini = tcg_vcpu_fini,
     .memory_written = tcg_memory_written,

@@ -30,6 +30,10 @@ struct vx_accel_ops {
     int (*irqchip_init)(vx_machine *m);
     /* Drive ISA line 0-15 of that controller. Any thread. */
     int (*irq_set)(vx_machine *m, unsigned line, int level);
+    /* Make ISA line 2-15 level-triggered at the PIC (its ELCR bit), as PC
+     * firmware does for the lines PCI interrupts share. Before any vCPU
+     * runs. */
+    int (*irq_level_triggered)(vx_machine *m, unsigned line);
     int (*vcpu_init)(vx_vcpu *v);
     void (*vcpu_fini)(vx_vcpu *v);
 

@@ -234,6 +234,13 @@ VX_API int vx_irq_set(vx_machine *m, unsigned line, int level)
     return m->ops->irq_set(m, line, level != 0);
 }
 
+int vxi_irq_level_triggered(vx_machine *m, unsigned line)
+{
+    if (line > 15 || !(m->flags & VX_MACHINE_IRQCHIP) || !m->ops->irq_level_triggered)
+        return vxi_error(VX_ENOTSUP, "line %u cannot be made level-triggered here", line);
+    return m->ops->irq_level_triggered(m, line);
+}
+
 VX_API void vx_machine_destroy(vx_machine *m)
 {
     if (!m)

@@ -55,6 +55,10 @@ static inline void vxi_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
  * while a vCPU runs. After writing through it, call vxi_memory_written(). */
 void *vxi_dma_ptr(vx_machine *m, uint64_t gpa, uint64_t len, unsigned need);
 
+/* Make ISA line `line` level-triggered at the machine's PIC (ELCR), as
+ * firmware does for PCI interrupt lines. VX_MACHINE_IRQCHIP only. */
+int vxi_irq_level_triggered(vx_machine *m, unsigned line);
+
 /* Is any vCPU of the machine inside vx_vcpu_run()? */
 bool vxi_machine_running(const vx_machine *m);
 

@@ -328,6 +328,14 @@ static void write_byte(void *opaque, uint64_t port, uint8_t v)
     update(pic);
 }
 
+void i8259_set_level_triggered(struct i8259 *pic, unsigned line)
+{
+    if (line >= I8259_LINES)
+        return;
+    unsigned reg = line >> 3;
+    write_byte(pic, I8259_ELCR_BASE + reg, (uint8_t)(pic->s.chip[reg].elcr | 1u << (line & 7)));
+}
+
 int i8259_read(void *opaque, uint64_t addr, unsigned len, uint64_t *value)
 {
     *value = vxdev_split_read(opaque, addr, len, read_byte);

@@ -97,6 +97,10 @@ int i8259_has_interrupt(const struct i8259 *pic);
  * master had already committed to the cascade (its IR2 stays in service). */
 int i8259_acknowledge(struct i8259 *pic);
 
+/* Set line's ELCR bit, as firmware does for PCI lines (what the guest's
+ * write to port 0x4d0/0x4d1 would do; lines 0, 1, 2, 8, 13 stay edge). */
+void i8259_set_level_triggered(struct i8259 *pic, unsigned line);
+
 /* Snapshots: save copies the state; load checks it (VX_ECORRUPT if a field
  * is out of range, leaving the device untouched), takes it and reports
  * the INTR level it implies. */

@@ -44,6 +44,8 @@
 #define PCI_MMIO_SIZE (0xfec00000ull - PCI_MMIO_BASE)
 #define PCI_IO_BASE 0xc000
 #define PCI_IO_SIZE 0x4000
+/* PIRQ A-D: lines nothing else of the board uses. */
+static const uint8_t PCI_IRQS[4] = { 10, 11, 5, 9 };
 
 struct vx_pc {
     vx_machine *m;
@@ -220,7 +222,17 @@ static int add_virtio(vx_machine *m, struct vx_pc *pc, const vx_pc_opts *o)
         pc->console_fd = o->console_fd;
         pc->console_out = o->console_out;
         pc->console_opaque = o->console_opaque;
-        return virtio_console_create(m, &pc->pci, console_tx, pc, &pc->console);
+        int rc = virtio_console_create(m, &pc->pci, console_tx, pc, &pc->console);
+        if (rc)
+            return rc;
+    }
+    /* PCI interrupts are level-triggered and lines are shared when there
+     * are more devices than PIRQs: firmware sets these lines' ELCR bits,
+     * so a line still held by one device interrupts again after EOI. */
+    for (unsigned k = 0; k < sizeof PCI_IRQS; k++) {
+        int rc = vxi_irq_level_triggered(m, PCI_IRQS[k]);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -300,7 +312,8 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
     /* PCI interrupts on lines nothing else of the board uses, one per PIRQ. */
     pci_host_init(&pc->pci, &(struct pci_host_config){
         .mmio_base = PCI_MMIO_BASE, .mmio_size = PCI_MMIO_SIZE, .io_base = PCI_IO_BASE,
-        .io_size = PCI_IO_SIZE, .irq_map = { 10, 11, 5, 9 }, .set_irq = set_irq, .ctx = pc });
+        .io_size = PCI_IO_SIZE, .irq_map = { PCI_IRQS[0], PCI_IRQS[1], PCI_IRQS[2], PCI_IRQS[3] },
+        .set_irq = set_irq, .ctx = pc });
     pc->console_fd = -1;
 
     static const struct { uint16_t base, count; } where[NPORTS] = {

@@ -129,6 +129,13 @@ void pc_intc_set_irq(struct pc_intc *ic, unsigned line, int level)
     pthread_mutex_unlock(&ic->lock);
 }
 
+void pc_intc_set_level_triggered(struct pc_intc *ic, unsigned line)
+{
+    pthread_mutex_lock(&ic->lock);
+    i8259_set_level_triggered(&ic->pic, line);
+    pthread_mutex_unlock(&ic->lock);
+}
+
 int pc_intc_acknowledge(struct pc_intc *ic)
 {
     pthread_mutex_lock(&ic->lock);

@@ -43,6 +43,9 @@ void pc_intc_destroy(struct pc_intc *ic);
 /* Drive ISA line 0-15 (vx_irq_set). Any thread. */
 void pc_intc_set_irq(struct pc_intc *ic, unsigned line, int level);
 
+/* Set line 2-15's ELCR bit: level-triggered from now on. */
+void pc_intc_set_level_triggered(struct pc_intc *ic, unsigned line);
+
 static inline bool pc_intc_intr(struct pc_intc *ic)
 {
     return atomic_load_explicit(&ic->intr, memory_order_acquire) != 0;
