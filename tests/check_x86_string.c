@@ -259,10 +259,13 @@ static enum x86_status exec1(const struct x86_insn *i)
     return i->fn(&cpu, i);
 }
 
-/* A paused rep: X86_OK with next_rip left at the instruction. */
+/* A paused rep: X86_REPEAT with next_rip left at the instruction. */
 static bool paused(enum x86_status st)
 {
-    return st == X86_OK && cpu.next_rip == RIP0;
+    if (st != X86_REPEAT)
+        return false;
+    ck_assert_uint_eq(cpu.next_rip, RIP0);
+    return true;
 }
 
 /* Calls until the instruction is done, running it again while it pauses,

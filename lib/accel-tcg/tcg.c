@@ -639,17 +639,6 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
         c->next_rip = (c->rip + i->len) & ipmask;
         enum x86_status st = i->fn(c, i);
         if (__builtin_expect(st == X86_OK, 1)) {
-            /* A rep instruction that paused runs again: not retired yet. If it
-             * paused for an unclaimed write, the exit comes now, before the
-             * next element is touched. */
-            if (__builtin_expect(c->next_rip == c->rip, 0)) {
-                if (c->exit_after) {
-                    *st_out = X86_EXIT;
-                    how = END_STATUS;
-                    budget_cut = false;
-                }
-                break;
-            }
             c->rip = c->next_rip;
             bool leave = false;
             if (__builtin_expect(c->attention, 0) && retire_attention(t, &leave)) {
@@ -662,6 +651,17 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
                 break;
             }
             continue;
+        }
+        if (st == X86_REPEAT) {
+            /* A rep instruction that paused runs again: not retired yet. If
+             * it paused for an unclaimed write, the exit comes now, before
+             * the next element is touched. */
+            if (c->exit_after) {
+                *st_out = X86_EXIT;
+                how = END_STATUS;
+                budget_cut = false;
+            }
+            break;
         }
         if (st == X86_BRANCH) {
             c->rip = c->next_rip;

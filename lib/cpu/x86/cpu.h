@@ -83,6 +83,8 @@ enum x86_status {
     X86_EXCEPTION, /* cpu->exc holds it; rip is the faulting instruction's */
     X86_EXIT,      /* leave the run loop: cpu->exit_reason says why */
     X86_BRANCH,    /* done; control moved: end the block here */
+    X86_REPEAT,    /* a rep string instruction paused, not retired: next_rip
+                      is its own rip; run it again for the rest */
 };
 
 /* Why X86_EXIT. */

@@ -15,7 +15,7 @@
  * invalidated translated code, a device callback asked the vCPU to stop)
  * or cpu->exit_after does (a port write nobody claimed is done and the
  * application must see it before the next element).
- * A paused instruction returns X86_OK with next_rip = rip: the run loop
+ * A paused instruction returns X86_REPEAT with next_rip = rip: the run loop
  * ends the block there without retiring or counting it, looks at stop
  * requests, interrupts and the budget, and runs it again from the
  * registers it left. Only the call that finishes counts: a rep string
@@ -128,9 +128,10 @@ static inline enum x86_status str_none(struct x86_cpu *c, const struct str *s, b
  * rest, without retiring it). */
 static inline enum x86_status str_end(struct x86_cpu *c, bool more)
 {
-    if (more)
-        c->next_rip = c->rip;
-    return X86_OK;
+    if (!more)
+        return X86_OK;
+    c->next_rip = c->rip;
+    return X86_REPEAT;
 }
 
 /* Pause after this iteration: end_block or exit_after became set during
