@@ -65,9 +65,19 @@ static inline uint64_t msb(uint64_t v, unsigned bits)
 }
 
 /* Replace CF and OF, keeping the other flags (rotates). of < 0: keep OF. */
+static inline uint32_t szp(uint64_t res, unsigned size);
+
 static inline void set_cf_of(struct x86_cpu *c, uint64_t cf, int of)
 {
-    x86_flush_flags(c);
+    /* After and/or/xor/test (the usual neighbours of a rotate in hashing
+     * and checksum loops) the flags are ZF/SF/PF of the result and the rest
+     * clear: made here without the general materialisation. */
+    if (c->lazy.op == CC_LOGIC) {
+        c->flags = (c->flags & ~(uint64_t)F_ARITH) | szp(c->lazy.res, c->lazy.size);
+        c->lazy.op = CC_EFLAGS;
+    } else {
+        x86_flush_flags(c);
+    }
     uint64_t keep = of < 0 ? ~(uint64_t)F_CF : ~(uint64_t)(F_CF | F_OF);
     c->flags = (c->flags & keep) | (cf ? F_CF : 0) | (of > 0 ? F_OF : 0);
 }
