@@ -178,6 +178,19 @@ static void print_memory_stats(vx_machine *m, uint64_t ram_bytes)
             (hwm > guest ? hwm - guest : 0) / 1024.0);
 }
 
+/* A decimal number in [lo, hi]. */
+static bool parse_count(const char *text, unsigned long lo, unsigned long hi,
+                        unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 static bool parse_u64(const char *text, uint64_t *out)
 {
     char *end;
@@ -241,24 +254,18 @@ int main(int argc, char **argv)
         case 'k': kernel_path = optarg; break;
         case 'i': initrd_path = optarg; break;
         case 'a': append = optarg; break;
-        case 'm': {
-            char *end;
-            mem_mib = strtoul(optarg, &end, 10);
-            if (*end || mem_mib < 16 || mem_mib > (1ul << 20)) {
+        case 'm':
+            if (!parse_count(optarg, 16, 1ul << 20, &mem_mib)) {
                 fprintf(stderr, "%s: --mem %s: a number of MiB from 16\n", prog, optarg);
                 return 2;
             }
             break;
-        }
-        case 'c': {
-            char *end;
-            cpus = strtoul(optarg, &end, 10);
-            if (*end || cpus < 1 || cpus > 64) {
+        case 'c':
+            if (!parse_count(optarg, 1, 64, &cpus)) {
                 fprintf(stderr, "%s: --cpus %s: a number from 1 to 64\n", prog, optarg);
                 return 2;
             }
             break;
-        }
         case 'f': {
             char *at = strrchr(optarg, '@');
             if (!at || !parse_u64(at + 1, &flat_addr)) {

@@ -984,10 +984,9 @@ static int tcg_vcpu_init(vx_vcpu *v)
     /* The soft TLB inside wants cache-line alignment (mmu/tlb.h). */
     size_t size = (sizeof(struct tcg_vcpu) + 63) & ~(size_t)63;
     struct tcg_vcpu *t = aligned_alloc(64, size);
-    if (t)
-        memset(t, 0, size);
     if (!t)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
+    memset(t, 0, size);
     t->v = v;
     t->tm = v->machine->accel;
     x86_cpu_reset(&t->cpu);

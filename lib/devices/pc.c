@@ -89,41 +89,34 @@ static void set_irq(void *ctx, unsigned line, int level)
     vx_irq_set(pc->m, line, level);
 }
 
-static void serial_tx(void *ctx, uint8_t byte)
+/* Guest output to where the options sent it: all of buf to fd (as far as
+ * it takes it; -1 for none) and to the callback (may be NULL). */
+static void output(int fd, void (*out)(void *opaque, const uint8_t *buf, size_t len),
+                   void *opaque, const uint8_t *buf, size_t len)
 {
-    struct vx_pc *pc = ctx;
-    if (pc->serial_fd >= 0) {
-        ssize_t n;
-        do
-            n = write(pc->serial_fd, &byte, 1);
-        while (n < 0 && errno == EINTR);
-    }
-    if (pc->serial_out)
-        pc->serial_out(pc->serial_opaque, &byte, 1);
-}
-
-/* Write all of buf to fd, as far as it takes it. */
-static void write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, buf, len);
+    for (size_t done = 0; fd >= 0 && done < len;) {
+        ssize_t n = write(fd, buf + done, len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
-        buf += n;
-        len -= (size_t)n;
+            break;
+        done += (size_t)n;
     }
+    if (out)
+        out(opaque, buf, len);
+}
+
+static void serial_tx(void *ctx, uint8_t byte)
+{
+    struct vx_pc *pc = ctx;
+    output(pc->serial_fd, pc->serial_out, pc->serial_opaque, &byte, 1);
 }
 
 /* What the guest wrote to the virtio console, with the board lock held. */
 static void console_tx(void *ctx, const uint8_t *buf, size_t len)
 {
     struct vx_pc *pc = ctx;
-    if (pc->console_fd >= 0)
-        write_all(pc->console_fd, buf, len);
-    if (pc->console_out)
-        pc->console_out(pc->console_opaque, buf, len);
+    output(pc->console_fd, pc->console_out, pc->console_opaque, buf, len);
 }
 
 static void kbc_reset(void *ctx)
@@ -309,7 +302,6 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
         .set_irq = set_irq, .reset = kbc_reset, .ctx = pc, .kbd_irq = I8042_KBD_IRQ,
         .aux_irq = I8042_AUX_IRQ });
     debug_exit_init(&pc->dbg, &(struct debug_exit_config){ .exit = debug_exit, .ctx = pc });
-    /* PCI interrupts on lines nothing else of the board uses, one per PIRQ. */
     pci_host_init(&pc->pci, &(struct pci_host_config){
         .mmio_base = PCI_MMIO_BASE, .mmio_size = PCI_MMIO_SIZE, .io_base = PCI_IO_BASE,
         .io_size = PCI_IO_SIZE, .irq_map = { PCI_IRQS[0], PCI_IRQS[1], PCI_IRQS[2], PCI_IRQS[3] },
