@@ -306,6 +306,42 @@ static int kvm_machine_init(vx_machine *m)
     return 0;
 }
 
+/* Which irqchip inputs each ISA line (KVM's GSI) drives: the PIC pin of
+ * the same number (2 is the cascade: none) and the I/O APIC input of the
+ * same number, except that the PIT's line 0 is input 2, as on every PC
+ * and as the pc board's ACPI tables say (KVM's default sends it to 0). */
+static int kvm_irq_routing(struct kvm_machine *km)
+{
+    enum { LINES = 24 };
+    struct kvm_irq_routing *r =
+        calloc(1, sizeof *r + 2 * LINES * sizeof(struct kvm_irq_routing_entry));
+    if (!r)
+        return vxi_error(VX_ENOMEM, "out of memory");
+    unsigned n = 0;
+    for (unsigned line = 0; line < LINES; line++) {
+        if (line == 2)
+            continue;
+        if (line < 16) {
+            struct kvm_irq_routing_entry *e = &r->entries[n++];
+            e->gsi = line;
+            e->type = KVM_IRQ_ROUTING_IRQCHIP;
+            e->u.irqchip.irqchip = line < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+            e->u.irqchip.pin = line & 7;
+        }
+        struct kvm_irq_routing_entry *e = &r->entries[n++];
+        e->gsi = line;
+        e->type = KVM_IRQ_ROUTING_IRQCHIP;
+        e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+        e->u.irqchip.pin = line ? line : 2;
+    }
+    r->nr = n;
+    int rc = 0;
+    if (ioctl(km->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
+        rc = vxi_error(VX_EACCEL, "KVM_SET_GSI_ROUTING: %s", strerror(errno));
+    free(r);
+    return rc;
+}
+
 /* KVM's in-kernel PIC pair, IOAPIC and PIT. The PIC starts as libvx's
  * userspace model does (a PC BIOS's setup), not uninitialised as KVM
  * leaves it, so guests see the same machine on both accelerators. */
@@ -314,6 +350,9 @@ static int kvm_irqchip_init(vx_machine *m)
     struct kvm_machine *km = m->accel;
     if (ioctl(km->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return vxi_error(VX_EACCEL, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+    int rc = kvm_irq_routing(km);
+    if (rc)
+        return rc;
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     if (ioctl(km->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return vxi_error(VX_EACCEL, "KVM_CREATE_PIT2: %s", strerror(errno));
@@ -953,6 +992,7 @@ const struct vx_accel_ops vx_kvm_ops = {
     .name = "kvm",
     .id = VX_ACCEL_KVM,
     .available = kvm_available,
+    .irqchip_apic = 1,
     .ring0_native = kvm_ring0_native,
     .machine_init = kvm_machine_init,
     .machine_fini = kvm_machine_fini,

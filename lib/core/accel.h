@@ -18,6 +18,10 @@ struct vx_accel_ops {
     /* 1 if machines can be created; else 0 with the reason in
      * vx_last_error(). Cheap after the first call. */
     int (*available)(void);
+    /* 1 if VX_MACHINE_IRQCHIP gives every vCPU a local APIC (0xfee00000)
+     * and the machine an I/O APIC (0xfec00000, 24 inputs; ISA IRQ 0 at
+     * input 2, IRQ n at n): what a board with several vCPUs needs. */
+    int irqchip_apic;
     /* 1 if guest ring-0 code runs on the CPU (hardware-assisted), 0 for a
      * software KVM such as kvm_pvm. */
     int (*ring0_native)(void);

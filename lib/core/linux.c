@@ -14,6 +14,7 @@
 #include <libvx/x86.h>
 
 #include "core/error.h"
+#include "core/linux.h"
 #include "core/machine.h"
 #include "devices/pc.h"
 
@@ -39,6 +40,7 @@
 #define HDR_VID_MODE 0x1fa
 
 /* boot_params fields outside the header. */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -56,6 +58,7 @@
 #define CMDLINE_GPA 0x20000ull
 #define CMDLINE_MAX 0x10000ull
 #define KERNEL_DEFAULT_GPA 0x1000000ull
+_Static_assert(PC_ACPI_GPA + PC_ACPI_SIZE == 0x9fc00, "the ACPI tables end where the EBDA starts");
 
 static uint16_t rd16(const uint8_t *p, unsigned off)
 {
@@ -92,8 +95,15 @@ static void e820_add(uint8_t *bp, uint64_t addr, uint64_t size, uint32_t type)
     bp[BP_E820_ENTRIES] = (uint8_t)(n + 1);
 }
 
-VX_API int vx_boot_linux(vx_machine *m, const void *kernel_, size_t kernel_len,
+VX_API int vx_boot_linux(vx_machine *m, const void *kernel, size_t kernel_len,
                          const void *initrd, size_t initrd_len, const char *cmdline)
+{
+    unsigned n = m ? vx_machine_vcpu_count(m) : 0;
+    return vxi_boot_linux(m, kernel, kernel_len, initrd, initrd_len, cmdline, n > 1 ? n : 0);
+}
+
+int vxi_boot_linux(vx_machine *m, const void *kernel_, size_t kernel_len, const void *initrd,
+                   size_t initrd_len, const char *cmdline, unsigned acpi_cpus)
 {
     const uint8_t *k = kernel_;
     if (!m || !k)
@@ -175,14 +185,25 @@ VX_API int vx_boot_linux(vx_machine *m, const void *kernel_, size_t kernel_len,
     wr32(bp, HDR_CMD_LINE_PTR, (uint32_t)CMDLINE_GPA);
     wr32(bp, HDR_RAMDISK_IMAGE, (uint32_t)initrd_gpa);
     wr32(bp, HDR_RAMDISK_SIZE, (uint32_t)initrd_len);
-    /* The e820 map: conventional memory, the legacy video and BIOS area
-     * reserved (RAM is mapped there, reading as zeros), the rest. */
-    e820_add(bp, 0, 0x9fc00, 1);
+    /* The e820 map: conventional memory (less the ACPI tables, when there
+     * are any), the legacy video and BIOS area reserved (RAM is mapped
+     * there, reading as zeros), the rest. */
+    uint64_t rsdp = 0;
+    if (acpi_cpus) {
+        e820_add(bp, 0, PC_ACPI_GPA, 1);
+        e820_add(bp, PC_ACPI_GPA, PC_ACPI_SIZE, 3);
+    } else {
+        e820_add(bp, 0, PC_ACPI_GPA + PC_ACPI_SIZE, 1);
+    }
     e820_add(bp, 0x9fc00, 0x100000 - 0x9fc00, 2);
     e820_add(bp, 0x100000, pc->low_end - 0x100000, 1);
     e820_add(bp, 4ull << 30, pc->high_size, 1);
 
-    int rc = vx_memory_write(m, load, k + setup_len, pm_len);
+    int rc = acpi_cpus ? vxi_pc_write_acpi(m, acpi_cpus, &rsdp) : 0;
+    for (unsigned i = 0; i < 8; i++)
+        bp[BP_ACPI_RSDP_ADDR + i] = (uint8_t)(rsdp >> (8 * i));
+    if (!rc)
+        rc = vx_memory_write(m, load, k + setup_len, pm_len);
     if (!rc)
         rc = vx_memory_write(m, BOOT_PARAMS_GPA, bp, 0x1000);
     free(bp);

@@ -24,6 +24,8 @@
 
 #include "core/error.h"
 #include "core/machine.h"
+#include "devices/acpi.h"
+#include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/mc146818.h"
@@ -58,6 +60,7 @@ struct vx_pc {
     struct mc146818 rtc;
     struct i8042 kbc;
     struct debug_exit dbg;
+    struct acpi_pm pm;
     struct pci_host pci;
     struct virtio_blk *disks[VX_PC_MAX_DISKS];
     int disk_fds[VX_PC_MAX_DISKS]; /* opened here from a path, else -1 */
@@ -125,6 +128,12 @@ static void kbc_reset(void *ctx)
     vxi_machine_shutdown(pc->m, VX_SHUTDOWN_RESET, 0);
 }
 
+static void acpi_power_off(void *ctx)
+{
+    struct vx_pc *pc = ctx;
+    vxi_machine_shutdown(pc->m, VX_SHUTDOWN_POWEROFF, 0);
+}
+
 static void debug_exit(void *ctx, uint64_t status)
 {
     struct vx_pc *pc = ctx;
@@ -161,7 +170,7 @@ static const vx_io_ops locked_ops = { sizeof(vx_io_ops), locked_read, locked_wri
 
 /* The port ranges, with their devices (filled in by vx_board_pc). */
 enum { PORT_COM1, PORT_RTC, PORT_KBD_DATA, PORT_KBD_CMD, PORT_SYSCTL, PORT_DEBUG, PORT_PCI,
-       PORT_PCI_IO, NPORTS };
+       PORT_PCI_IO, PORT_PM, NPORTS };
 
 struct board_storage {
     struct vx_pc pc;
@@ -230,6 +239,28 @@ static int add_virtio(vx_machine *m, struct vx_pc *pc, const vx_pc_opts *o)
     return 0;
 }
 
+int vxi_pc_write_acpi(vx_machine *m, unsigned ncpus, uint64_t *rsdp)
+{
+    if (!vxi_pc_layout(m))
+        return vxi_error(VX_EINVAL, "not a PC");
+    uint8_t *buf = malloc(PC_ACPI_SIZE);
+    if (!buf)
+        return vxi_error(VX_ENOMEM, "out of memory");
+    struct acpi_pc_config c = {
+        .ncpus = ncpus, .sci_irq = ACPI_PM_SCI_IRQ, .pm_base = ACPI_PM_BASE,
+        .pci_mmio_base = (uint32_t)PCI_MMIO_BASE, .pci_mmio_size = (uint32_t)PCI_MMIO_SIZE,
+        .pci_irq = { PCI_IRQS[0], PCI_IRQS[1], PCI_IRQS[2], PCI_IRQS[3] },
+    };
+    size_t n = acpi_build_pc(buf, PC_ACPI_SIZE, PC_ACPI_GPA, &c);
+    int rc = n ? vx_memory_write(m, PC_ACPI_GPA, buf, n)
+               : vxi_error(VX_EINVAL, "ACPI tables for %u vCPUs do not fit in %u bytes", ncpus,
+                           PC_ACPI_SIZE);
+    free(buf);
+    if (!rc)
+        *rsdp = PC_ACPI_GPA;
+    return rc;
+}
+
 const struct vx_pc_layout *vxi_pc_layout(vx_machine *m)
 {
     if (!m || m->board_fini != board_fini)
@@ -265,6 +296,10 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
                          "VX_MACHINE_IGNORE_UNCLAIMED_IO");
     if (m->board)
         return vxi_error(VX_EBUSY, "vx_board_pc: the machine already has a board");
+    if (m->vcpu_count > 1 && !m->ops->irqchip_apic)
+        return vxi_error(VX_ENOTSUP, "vx_board_pc: %u vCPUs: the %s accelerator's interrupt "
+                         "controller has no local and I/O APICs, so its pc board runs one "
+                         "vCPU", m->vcpu_count, m->ops->name);
     uint64_t ram = opts->ram_size ? opts->ram_size : 256 * MIB;
     if (ram % MIB || ram < 16 * MIB || ram > (1ull << 40))
         return vxi_error(VX_EINVAL, "vx_board_pc: ram_size 0x%llx is not a multiple of 1 MiB "
@@ -302,6 +337,8 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
         .set_irq = set_irq, .reset = kbc_reset, .ctx = pc, .kbd_irq = I8042_KBD_IRQ,
         .aux_irq = I8042_AUX_IRQ });
     debug_exit_init(&pc->dbg, &(struct debug_exit_config){ .exit = debug_exit, .ctx = pc });
+    acpi_pm_init(&pc->pm, &(struct acpi_pm_config){
+        .base = ACPI_PM_BASE, .now_ns = now_ns, .power_off = acpi_power_off, .ctx = pc });
     pci_host_init(&pc->pci, &(struct pci_host_config){
         .mmio_base = PCI_MMIO_BASE, .mmio_size = PCI_MMIO_SIZE, .io_base = PCI_IO_BASE,
         .io_size = PCI_IO_SIZE, .irq_map = { PCI_IRQS[0], PCI_IRQS[1], PCI_IRQS[2], PCI_IRQS[3] },
@@ -314,6 +351,7 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
         [PORT_SYSCTL] = { 0x92, 1 },          [PORT_DEBUG] = { DEBUG_EXIT_PORT, 1 },
         [PORT_PCI] = { PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT },
         [PORT_PCI_IO] = { PCI_IO_BASE, PCI_IO_SIZE },
+        [PORT_PM] = { ACPI_PM_BASE, ACPI_PM_PORTS },
     };
     b->ports[PORT_COM1] = (struct locked_dev){ pc, &pc->com1, uart16550_read, uart16550_write };
     b->ports[PORT_RTC] = (struct locked_dev){ pc, &pc->rtc, mc146818_read, mc146818_write };
@@ -324,6 +362,7 @@ VX_API int vx_board_pc(vx_machine *m, const vx_pc_opts *opts)
     b->ports[PORT_PCI] = (struct locked_dev){ pc, &pc->pci, pci_host_pio_read, pci_host_pio_write };
     b->ports[PORT_PCI_IO] = (struct locked_dev){ pc, &pc->pci, pci_host_io_ops.read,
                                                  pci_host_io_ops.write };
+    b->ports[PORT_PM] = (struct locked_dev){ pc, &pc->pm, acpi_pm_read, acpi_pm_write };
     b->pci_mmio = (struct locked_dev){ pc, &pc->pci, pci_host_mmio_ops.read,
                                        pci_host_mmio_ops.write };
     unsigned k = 0;
