@@ -6,8 +6,11 @@
 # a second, read-only disk refusing a write, writes a line to the virtio
 # console (the host finds it in the console's file) and leaves through the
 # debug-exit port with status 21 (vx-run exits with (21 << 1) | 1 = 43).
-# On tcg everywhere; on kvm where KVM runs ring 0 on the CPU (kvm_intel or
-# kvm_amd: a software KVM such as kvm_pvm cannot boot a stock kernel).
+# On tcg everywhere (one vCPU); on kvm where KVM runs ring 0 on the CPU
+# (kvm_intel or kvm_amd: a software KVM such as kvm_pvm cannot boot a
+# stock kernel), with one vCPU and again with two (/init checks that the
+# kernel sees both). tests/acpi-smp.sh checks the two-processor board on
+# QEMU's APIC models where kvm cannot run it.
 # SKIP (77) without an installed kernel or busybox-static.
 set -u
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
@@ -27,6 +30,7 @@ cat >"$tmp/init" <<'INIT'
 mount -t proc proc /proc
 mount -t devtmpfs devtmpfs /dev
 echo "LIBVX-BOOT-MARKER $(uname -r)"
+echo "LIBVX-CPUS $(grep -c ^processor /proc/cpuinfo)"
 for m in /lib/modules/virtio/*.ko; do insmod "$m" || echo "LIBVX-INSMOD-FAILED $m"; done
 n=0
 while [ ! -b /dev/vdb ] || [ ! -c /dev/hvc0 ]; do
@@ -64,11 +68,12 @@ fail() {  # accel, what
     return 1
 }
 
-boot() {  # accel
+boot() {  # accel [cpus]
+    cpus=${2:-1}
     cp "$tmp/disk.orig" "$tmp/disk.img"
     rm -f "$tmp/console.$1"
     start=$(date +%s.%N)
-    timeout 300 "$vxrun" --accel "$1" --kernel "$kernel" --initrd "$tmp/initrd.gz" \
+    timeout 300 "$vxrun" --accel "$1" --cpus "$cpus" --kernel "$kernel" --initrd "$tmp/initrd.gz" \
         --append "console=ttyS0 quiet panic=-1" --disk "$tmp/disk.img" \
         --disk "$tmp/ro.img,ro" --disk "$tmp/shared-c.img" --disk "$tmp/shared-d.img" \
         --disk "$tmp/shared-e.img" --console "$tmp/console.$1" </dev/null >"$tmp/out.$1" 2>&1
@@ -77,6 +82,8 @@ boot() {  # accel
     secs=$(awk "BEGIN { printf \"%.1f\", $end - $start }")
     [ "$rc" = 43 ] || { fail "$1" "vx-run exited $rc (want 43)"; return 1; }
     grep -q "LIBVX-BOOT-MARKER" "$tmp/out.$1" || { fail "$1" "no marker from /init"; return 1; }
+    grep -q "LIBVX-CPUS $cpus" "$tmp/out.$1" ||
+        { fail "$1" "the kernel does not see $cpus processor(s)"; return 1; }
     ! grep -q "LIBVX-INSMOD-FAILED" "$tmp/out.$1" || { fail "$1" "a module did not load"; return 1; }
     grep -q "LIBVX-DISK-MD5 $want_md5" "$tmp/out.$1" ||
         { fail "$1" "the guest read other bytes from vda (want md5 $want_md5)"; return 1; }
@@ -93,13 +100,15 @@ boot() {  # accel
         { fail "$1" "the read-only disk took a write"; return 1; }
     grep -q "LIBVX-CONSOLE-HELLO" "$tmp/console.$1" 2>/dev/null ||
         { fail "$1" "nothing from the guest on the virtio console"; return 1; }
-    echo "PASS: $1: $(basename "$kernel") reached /init, loaded the virtio modules, read and wrote vda, read vdc-vde at once on shared lines, found vdb read-only, wrote to hvc0 and left with status 21 in $secs s"
+    echo "PASS: $1, $cpus vCPU(s): $(basename "$kernel") reached /init, loaded the virtio modules, read and wrote vda, read vdc-vde at once on shared lines, found vdb read-only, wrote to hvc0 and left with status 21 in $secs s"
 }
 
 status=0
 boot tcg || status=1
 if grep -qE '^kvm_(intel|amd) ' /proc/modules 2>/dev/null && [ -w /dev/kvm ]; then
     boot kvm || status=1
+    # Two vCPUs: the ACPI tables, the APICs, virtio through _PRT routing.
+    boot kvm 2 || status=1
 else
     echo "SKIP: kvm: no kvm_intel/kvm_amd here (a software KVM such as kvm_pvm cannot boot a stock kernel)"
 fi

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static void usage(FILE *f)
             "                        starts in (default real; flat segments, long64\n"
             "                        with identity paging of the first 4 GiB)\n"
             "  -m, --mem MIB         guest RAM in MiB (default 256)\n"
-            "  -c, --cpus N          vCPUs (default 1; tcg runs one)\n"
+            "  -c, --cpus N          vCPUs, one thread each (default 1; tcg runs one)\n"
             "  -d, --disk FILE[,ro]  a virtio-blk disk (repeat for more: vda, vdb, ...)\n"
             "  -C, --console FILE    a virtio console (hvc0) whose output goes to FILE\n"
             "                        (- for standard output)\n"
@@ -111,9 +112,21 @@ static void raw_terminal(void)
 
 struct input {
     vx_machine *m;
-    vx_vcpu *v;
-    volatile bool quit;
+    atomic_bool quit;      /* Ctrl-A x, or a vCPU ended the run */
+    atomic_bool ended;     /* status is set */
+    int status;
 };
+
+/* End the run: the first caller's status is the process's; every vCPU
+ * leaves vx_vcpu_run() at its next look at its stop flag. */
+static void end_run(struct input *in, int status)
+{
+    if (!atomic_exchange(&in->ended, true))
+        in->status = status;
+    atomic_store(&in->quit, true);
+    for (unsigned i = 0; i < vx_machine_vcpu_count(in->m); i++)
+        vx_vcpu_stop(vx_machine_vcpu(in->m, i));
+}
 
 /* Terminal to COM1, with Ctrl-A x to quit and Ctrl-A Ctrl-A for a Ctrl-A. */
 static void *input_thread(void *arg)
@@ -133,8 +146,7 @@ static void *input_thread(void *arg)
         if (escape) {
             escape = false;
             if (c == 'x') {
-                in->quit = true;
-                vx_vcpu_stop(in->v);
+                end_run(in, 0);
                 break;
             }
             if (c != 1)
@@ -146,6 +158,57 @@ static void *input_thread(void *arg)
         while (vx_pc_serial_input(in->m, &c, 1) == 0)
             usleep(1000); /* the UART's FIFO is full: the guest reads it soon */
     }
+    return NULL;
+}
+
+/* Run one vCPU until the run ends (here or on another vCPU). */
+static void run_vcpu(struct input *in, vx_vcpu *v)
+{
+    vx_exit e = { .size = sizeof e };
+    while (!atomic_load(&in->quit)) {
+        if (vx_vcpu_run(v, &e)) {
+            fprintf(stderr, "\r\n%s: vCPU %u: vx_vcpu_run: %s\r\n", prog, vx_vcpu_index(v),
+                    vx_last_error());
+            end_run(in, 1);
+            break;
+        }
+        switch (e.reason) {
+        case VX_EXIT_MMIO:
+            /* Nothing there: reads see all ones, as on a PC bus. */
+            if (!e.u.mmio.is_write)
+                e.u.mmio.value = ~0ull;
+            continue;
+        case VX_EXIT_SHUTDOWN:
+            if (e.u.shutdown.kind == VX_SHUTDOWN_TRIPLE_FAULT)
+                fprintf(stderr, "\r\n%s: %s\r\n", prog, vx_last_error());
+            end_run(in, e.u.shutdown.kind == VX_SHUTDOWN_POWEROFF ? (int)(e.u.shutdown.code & 0xff)
+                        : e.u.shutdown.kind == VX_SHUTDOWN_TRIPLE_FAULT ? 1
+                                                                         : 0);
+            return;
+        case VX_EXIT_HLT:
+            fprintf(stderr, "\r\n%s: vCPU %u halted with interrupts off\r\n", prog,
+                    vx_vcpu_index(v));
+            end_run(in, 0);
+            return;
+        case VX_EXIT_INTERNAL:
+            fprintf(stderr, "\r\n%s: vCPU %u: %s\r\n", prog, vx_vcpu_index(v), vx_last_error());
+            end_run(in, 1);
+            return;
+        default:
+            continue; /* VX_EXIT_STOPPED: the loop looks at quit */
+        }
+    }
+}
+
+struct vcpu_thread {
+    struct input *in;
+    vx_vcpu *v;
+};
+
+static void *vcpu_thread(void *arg)
+{
+    struct vcpu_thread *t = arg;
+    run_vcpu(t->in, t->v);
     return NULL;
 }
 
@@ -362,15 +425,19 @@ int main(int argc, char **argv)
         }
     }
 
-    /* More vCPUs need an MP table (or ACPI MADT) for the kernel to find
-     * them, which the board does not write yet. */
-    if (cpus > 1)
-        fprintf(stderr, "%s: the pc board runs one vCPU for now; --cpus %lu ignored\n", prog,
-                cpus);
-    vx_machine_opts o = { sizeof o, VX_ARCH_X86_64, accel, 1,
+    vx_machine_opts o = { sizeof o, VX_ARCH_X86_64, accel, (unsigned)cpus,
                           VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO };
     vx_machine *m;
     int rc = vx_machine_create(&o, &m);
+    if (!rc && cpus > 1 && vx_machine_accel(m) == VX_ACCEL_TCG) {
+        /* The board needs APICs for more (its ACPI tables describe them). */
+        fprintf(stderr, "%s: tcg runs one vCPU (its interrupt controller has no APICs); "
+                "--cpus %lu ignored\n", prog, cpus);
+        vx_machine_destroy(m);
+        o.accel = VX_ACCEL_TCG;
+        o.vcpus = 1;
+        rc = vx_machine_create(&o, &m);
+    }
     if (rc) {
         fprintf(stderr, "%s: cannot create the machine: %s\n", prog, vx_last_error());
         free(kernel);
@@ -403,49 +470,39 @@ int main(int argc, char **argv)
     free(kernel);
     free(initrd);
 
-    struct input in = { m, vx_machine_vcpu(m, 0), false };
+    struct input in = { .m = m };
     raw_terminal();
     pthread_t th;
     bool have_input = pthread_create(&th, NULL, input_thread, &in) == 0;
     if (have_input)
         pthread_detach(th);
 
-    int status = 0;
-    vx_exit e = { .size = sizeof e };
-    for (;;) {
-        rc = vx_vcpu_run(in.v, &e);
-        if (rc) {
-            fprintf(stderr, "\r\n%s: vx_vcpu_run: %s\r\n", prog, vx_last_error());
-            status = 1;
-            break;
-        }
-        if (e.reason == VX_EXIT_MMIO) {
-            /* Nothing there: reads see all ones, as on a PC bus. */
-            if (!e.u.mmio.is_write)
-                e.u.mmio.value = ~0ull;
-            continue;
-        }
-        if (e.reason == VX_EXIT_SHUTDOWN) {
-            if (e.u.shutdown.kind == VX_SHUTDOWN_POWEROFF)
-                status = (int)(e.u.shutdown.code & 0xff);
-            else if (e.u.shutdown.kind == VX_SHUTDOWN_TRIPLE_FAULT) {
-                fprintf(stderr, "\r\n%s: %s\r\n", prog, vx_last_error());
-                status = 1;
-            }
-            break;
-        }
-        if (e.reason == VX_EXIT_STOPPED && in.quit)
-            break;
-        if (e.reason == VX_EXIT_HLT) {
-            fprintf(stderr, "\r\n%s: the guest halted with interrupts off\r\n", prog);
-            break;
-        }
-        if (e.reason == VX_EXIT_INTERNAL) {
-            fprintf(stderr, "\r\n%s: %s\r\n", prog, vx_last_error());
-            status = 1;
+    /* vCPU 0 on this thread, the others on their own (on kvm they wait
+     * for the kernel's INIT/SIPI in KVM_RUN). */
+    unsigned n = vx_machine_vcpu_count(m);
+    pthread_t *threads = calloc(n, sizeof *threads);
+    struct vcpu_thread *vt = calloc(n, sizeof *vt);
+    if (!threads || !vt) {
+        fprintf(stderr, "\r\n%s: out of memory\r\n", prog);
+        end_run(&in, 1);
+    }
+    unsigned started = 1;
+    for (; threads && vt && started < n; started++) {
+        vt[started] = (struct vcpu_thread){ &in, vx_machine_vcpu(m, started) };
+        if (pthread_create(&threads[started], NULL, vcpu_thread, &vt[started])) {
+            fprintf(stderr, "\r\n%s: cannot start a thread for vCPU %u\r\n", prog, started);
+            end_run(&in, 1);
             break;
         }
     }
+    if (!atomic_load(&in.quit))
+        run_vcpu(&in, vx_machine_vcpu(m, 0));
+    end_run(&in, 0); /* stop the others; the first status set stays */
+    for (unsigned i = 1; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    free(vt);
+    int status = in.status;
     restore_terminal();
     if (getenv("VX_RUN_STATS"))
         print_memory_stats(m, (uint64_t)mem_mib << 20);

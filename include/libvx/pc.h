@@ -16,8 +16,17 @@
  * its BAR already assigned in 0xe0000000-0xfebfffff and an INTx line of
  * 10, 11, 5 or 9 (shared beyond four devices, so level-triggered: the
  * board sets their ELCR bits as firmware does), so a kernel without ACPI
- * takes them as they are. The
- * devices validate everything the guest hands them (ring and buffer
+ * takes them as they are. ACPI power management registers sit at
+ * 0x600-0x60b (PM1a event and control, PM timer; SLP_TYP 5 with SLP_EN
+ * powers off, VX_SHUTDOWN_POWEROFF code 0).
+ *
+ * Several vCPUs: on kvm, whose irqchip gives each vCPU a local APIC and
+ * the machine an I/O APIC, vx_boot_linux describes them in ACPI tables
+ * (MADT, and a DSDT with the PCI bus's interrupt routing) that the kernel
+ * finds through boot_params; run each vCPU on its own thread. tcg's
+ * interrupt controller has no APICs, so its pc board takes one vCPU.
+ *
+ * The devices validate everything the guest hands them (ring and buffer
  * addresses inside RAM, chain lengths, queue sizes); a guest that breaks
  * the rules gets an error status or a device that needs a reset, never
  * access to host memory outside its RAM.
@@ -78,7 +87,8 @@ typedef struct vx_pc_opts {
  * created with VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO and have
  * nothing mapped at the PC's addresses yet; once per machine.
  * Errors: VX_EINVAL (NULL, bad opts, flags missing, too many disks, a disk
- * that is neither a regular file nor a block device), VX_EBUSY (already a
+ * that is neither a regular file nor a block device), VX_ENOTSUP (several
+ * vCPUs on an accelerator without APICs: tcg), VX_EBUSY (already a
  * PC), VX_EEXIST (a range is taken), VX_ENOENT/VX_EIO (a disk's path
  * cannot be opened: vx_last_error() names it), VX_ENOMEM. On an error
  * nothing of the board stays on m. */
@@ -101,8 +111,9 @@ VX_API int vx_pc_console_input(vx_machine *m, const void *buf, size_t len);
  * put vCPU 0 at the kernel's 64-bit entry point as the x86 boot protocol
  * (Documentation/arch/x86/boot.rst) describes: the protected-mode kernel
  * at its preferred address, boot_params with the setup header, the
- * command line and an e820 map of the board's RAM, the initrd as high as
- * initrd_addr_max allows, identity page tables, a GDT with __BOOT_CS 0x10
+ * command line and an e820 map of the board's RAM (with a machine of
+ * several vCPUs, ACPI tables at 0x9c000-0x9fbff, given to the kernel in
+ * boot_params.acpi_rsdp_addr), the initrd as high as initrd_addr_max allows, identity page tables, a GDT with __BOOT_CS 0x10
  * and __BOOT_DS 0x18, interrupts off, rsi = boot_params.
  * Errors, with the reason in vx_last_error(): VX_EINVAL (NULL, not a PC,
  * cmdline longer than the kernel accepts), VX_ECORRUPT (not a bzImage),
