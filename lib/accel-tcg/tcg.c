@@ -307,6 +307,43 @@ static enum x86_status tcg_store_slow(struct x86_cpu *c, uint64_t lin, unsigned 
     return store_part(t, lin + first, &w2, size - first, (const uint8_t *)val + first);
 }
 
+static enum x86_status tcg_load_for_store(struct x86_cpu *c, uint64_t lin, unsigned size,
+                                         void *val)
+{
+    struct tcg_vcpu *t = tv(c);
+    uint8_t *buf = val;
+    /* Both pages are translated for the store before either is read. */
+    unsigned first = 0x1000 - (unsigned)(lin & 0xfff);
+    unsigned n[2] = { size <= first ? size : first, size <= first ? 0 : size - first };
+    struct vx_walk w[2];
+    for (unsigned k = 0; k < 2 && n[k]; k++) {
+        enum x86_status st = walk(t, lin + (k ? first : 0), VX_WALK_WRITE, &w[k]);
+        if (st)
+            return st;
+    }
+    for (unsigned k = 0; k < 2 && n[k]; k++) {
+        uint64_t at = lin + (k ? first : 0);
+        struct vx_region *r = vx_as_find(&t->v->machine->as, w[k].gpa);
+        if (!r) {
+            enum x86_status st = mmio(t, w[k].gpa, n[k], false, buf);
+            if (st)
+                return st;
+        } else {
+            uint64_t off = w[k].gpa - r->gpa;
+            memcpy(buf, r->host + off, n[k]);
+            if (r->prot & VX_MEM_WRITE) {
+                /* as store_part: translated code on the page dies before
+                 * the store TLB may reach it */
+                code_stored(t, w[k].gpa & ~0xfffull);
+                vx_tlb_fill(c->tlb.store, at, r->host + (off & ~0xfffull),
+                            w[k].gpa & ~0xfffull);
+            }
+        }
+        buf += n[k];
+    }
+    return X86_OK;
+}
+
 static enum x86_status tcg_port(struct x86_cpu *c, uint16_t port, unsigned size, bool write,
                                 uint64_t *val)
 {
@@ -372,6 +409,7 @@ static void tcg_tlb_flush(struct x86_cpu *c, uint64_t lin)
 static const struct x86_mem_ops tcg_mem_ops = {
     .load_slow = tcg_load_slow,
     .store_slow = tcg_store_slow,
+    .load_for_store = tcg_load_for_store,
     .load_sys = tcg_load_sys,
     .store_sys = tcg_store_sys,
     .port = tcg_port,

@@ -92,7 +92,9 @@ bool vx_x86_walk(struct vx_addrspace *as, const struct vx_x86_paging *p, uint64_
         esize = 8;
         levels = 4;
         table = p->cr3 & PHYS_MASK;
-        rsvd = ~PHYS_MASK & ~0xfffull & ~PTE_XD;
+        /* bits 51:MAXPHYADDR; 62:52 are ignored (software's) in 4-level
+         * paging, unlike PAE's, where they are reserved too */
+        rsvd = ((1ull << 52) - 1) & ~PHYS_MASK & ~0xfffull;
     } else if (p->cr4 & CR4_PAE) {
         esize = 8;
         levels = 3;

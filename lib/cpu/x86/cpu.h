@@ -127,6 +127,11 @@ struct x86_mem_ops {
     enum x86_status (*load_slow)(struct x86_cpu *cpu, uint64_t lin, unsigned size, void *val);
     enum x86_status (*store_slow)(struct x86_cpu *cpu, uint64_t lin, unsigned size,
                                   const void *val);
+    /* The read of a read-modify-write: translated for a store (a page the
+     * store could not write faults now, with W in the error code; A and D
+     * are set) and read; the TLB fill is the store TLB's. */
+    enum x86_status (*load_for_store)(struct x86_cpu *cpu, uint64_t lin, unsigned size,
+                                      void *val);
     /* Implicit supervisor accesses (descriptor tables, the TSS, the IDT):
      * translated with supervisor rights whatever the CPL, never through or
      * into the TLB, which holds the CPL's own view. */

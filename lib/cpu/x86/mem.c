@@ -3,6 +3,11 @@
 
 #include "cpu/x86/mem.h"
 
+bool x86_ac_fault(struct x86_cpu *c)
+{
+    return c->cpl == 3 && (c->cr0 & CR0_AM) && (c->flags & F_AC);
+}
+
 enum x86_status x86_linear_slow(struct x86_cpu *c, unsigned seg, uint64_t off, unsigned size,
                                 bool write, uint64_t *lin)
 {
@@ -28,5 +33,7 @@ enum x86_status x86_linear_slow(struct x86_cpu *c, unsigned seg, uint64_t off, u
         return x86_raise_err(c, fault, 0);
     }
     *lin = (uint32_t)(s->base + off);
+    if (x86_misaligned(*lin, size) && x86_ac_fault(c))
+        return x86_raise_err(c, X86_AC, 0);
     return X86_OK;
 }

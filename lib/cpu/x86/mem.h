@@ -31,6 +31,17 @@ static inline uint64_t x86_ea(const struct x86_cpu *c, const struct x86_insn *i)
 enum x86_status x86_linear_slow(struct x86_cpu *c, unsigned seg, uint64_t off, unsigned size,
                                 bool write, uint64_t *lin);
 
+/* Alignment checking (#AC(0)): a misaligned data access at CPL 3 with
+ * CR0.AM and RFLAGS.AC set. Only reached for a misaligned address, so the
+ * aligned accesses of the fast path pay one test. */
+bool x86_ac_fault(struct x86_cpu *c);
+
+static inline bool x86_misaligned(uint64_t a, unsigned size)
+{
+    unsigned align = size >= 8 ? 8 : size;
+    return (a & (align - 1)) != 0;
+}
+
 static inline enum x86_status x86_linear(struct x86_cpu *c, unsigned seg, uint64_t off,
                                          unsigned size, bool write, uint64_t *lin)
 {
@@ -41,13 +52,18 @@ static inline enum x86_status x86_linear(struct x86_cpu *c, unsigned seg, uint64
         /* Canonical: bits 63..47 all equal. */
         if (__builtin_expect((uint64_t)(((int64_t)a >> 47) + 1) > 1, 0))
             return x86_raise_err(c, seg == S_SS ? X86_SS : X86_GP, 0);
+        if (__builtin_expect(x86_misaligned(a, size), 0) && x86_ac_fault(c))
+            return x86_raise_err(c, X86_AC, 0);
         *lin = a;
         return X86_OK;
     }
     if (c->flat && seg != S_FS && seg != S_GS) {
         *lin = (uint32_t)off;
-        if (__builtin_expect(off + size - 1 <= 0xffffffffull, 1))
+        if (__builtin_expect(off + size - 1 <= 0xffffffffull, 1)) {
+            if (__builtin_expect(x86_misaligned(off, size), 0) && x86_ac_fault(c))
+                return x86_raise_err(c, X86_AC, 0);
             return X86_OK;
+        }
     }
     return x86_linear_slow(c, seg, off, size, write, lin);
 }
@@ -89,6 +105,20 @@ static inline enum x86_status x86_load_lin(struct x86_cpu *c, uint64_t lin, unsi
         return X86_OK;
     }
     return c->mem->load_slow(c, lin, size, val);
+}
+
+/* The read of a read-modify-write, made with write intent as the CPU makes
+ * it: a page the store could not write faults here (W set in the #PF
+ * error code), and the translation is the store's. */
+static inline enum x86_status x86_load_for_store(struct x86_cpu *c, uint64_t lin, unsigned size,
+                                                 void *val)
+{
+    uint8_t *p = vx_tlb_lookup(c->tlb.store, lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        memcpy(val, p, size);
+        return X86_OK;
+    }
+    return c->mem->load_for_store(c, lin, size, val);
 }
 
 static inline enum x86_status x86_store_lin(struct x86_cpu *c, uint64_t lin, unsigned size,
@@ -173,8 +203,13 @@ x86_rmw_read(struct x86_cpu *c, const struct x86_insn *i, unsigned size, struct 
     enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &w->lin);
     if (st)
         return st;
+    uint8_t *p = vx_tlb_lookup(c->tlb.store, w->lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        *val = x86_host_read(p, size);
+        return X86_OK;
+    }
     *val = 0;
-    return x86_load_lin(c, w->lin, size, val);
+    return c->mem->load_for_store(c, w->lin, size, val); /* write intent: x86_load_for_store */
 }
 
 static inline __attribute__((always_inline)) enum x86_status

@@ -62,13 +62,16 @@ static inline __attribute__((always_inline)) enum x86_status rmw_alu(struct x86_
     unsigned size = i->opsize;
     struct x86_rmw w;
     uint64_t a;
-    enum x86_status st = x86_rmw_read(c, i, size, &w, &a);
-    if (st)
-        return st;
-    if (op == ALU_CMP) {
+    if (op == ALU_CMP) { /* only reads its destination */
+        enum x86_status st = x86_rm_read(c, i, size, &a);
+        if (st)
+            return st;
         alu(c, op, size, a, b);
         return X86_OK;
     }
+    enum x86_status st = x86_rmw_read(c, i, size, &w, &a);
+    if (st)
+        return st;
     struct x86_lazy saved = c->lazy;
     uint64_t saved_flags = c->flags;
     uint64_t r = alu(c, op, size, a, b);

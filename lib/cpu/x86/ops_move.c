@@ -124,12 +124,9 @@ X86_OP(op_xchg_rm_r)
         x86_set_reg(c, i->reg, size, a);
         return X86_OK;
     }
-    uint64_t lin;
-    enum x86_status st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &lin);
-    if (st)
-        return st;
-    a = 0;
-    if ((st = x86_load_lin(c, lin, size, &a)) || (st = x86_store_lin(c, lin, size, &b)))
+    struct x86_rmw w;
+    enum x86_status st = x86_rmw_read(c, i, size, &w, &a);
+    if (st || (st = x86_rmw_write(c, i, size, &w, b)))
         return st;
     x86_set_reg(c, i->reg, size, a);
     return X86_OK;
@@ -157,7 +154,7 @@ X86_OP(op_cmpxchg)
         if ((st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &lin)))
             return st;
         dst = 0;
-        if ((st = x86_load_lin(c, lin, size, &dst)))
+        if ((st = x86_load_for_store(c, lin, size, &dst)))
             return st;
     } else {
         dst = x86_get_reg(c, i->rm, size);
@@ -189,7 +186,8 @@ X86_OP(op_cmpxchg8b)
     if (wide && (lin & 15))
         return x86_raise_err(c, X86_GP, 0);
     uint64_t lo = 0, hi = 0;
-    if ((st = x86_load_lin(c, lin, half, &lo)) || (st = x86_load_lin(c, lin + half, half, &hi)))
+    if ((st = x86_load_for_store(c, lin, half, &lo)) ||
+        (st = x86_load_for_store(c, lin + half, half, &hi)))
         return st;
     uint64_t m = x86_mask(half);
     bool equal = lo == (c->regs[R_AX] & m) && hi == (c->regs[R_DX] & m);
@@ -216,7 +214,7 @@ X86_OP(op_xadd)
         if ((st = x86_linear(c, i->seg, x86_ea(c, i), size, true, &lin)))
             return st;
         dst = 0;
-        if ((st = x86_load_lin(c, lin, size, &dst)))
+        if ((st = x86_load_for_store(c, lin, size, &dst)))
             return st;
     } else {
         dst = x86_get_reg(c, i->rm, size);

@@ -279,7 +279,8 @@ static enum x86_status bt_common(struct x86_cpu *c, const struct x86_insn *i, un
         if ((st = x86_linear(c, i->seg, off, size, op != BT_BT, &lin)))
             return st;
         v = 0;
-        if ((st = x86_load_lin(c, lin, size, &v)))
+        if ((st = op != BT_BT ? x86_load_for_store(c, lin, size, &v)
+                              : x86_load_lin(c, lin, size, &v)))
             return st;
         if (op != BT_BT) {
             uint64_t nv = bt_apply(op, v, bit);

@@ -69,8 +69,9 @@ static enum x86_status load_sreg(struct x86_cpu *c, unsigned seg, uint16_t sel)
     }
     unsigned rpl = sel & 3;
     if ((sel & ~3u) == 0) {
-        /* Null: a fault for SS except in 64-bit mode below ring 3. */
-        if (seg == S_SS && !(c->long64 && c->cpl < 3))
+        /* Null: a fault for SS except in 64-bit mode below ring 3 with
+         * RPL = CPL. */
+        if (seg == S_SS && !(c->long64 && c->cpl < 3 && rpl == c->cpl))
             return x86_raise_err(c, X86_GP, 0);
         *s = (vx_x86_segment){ .selector = sel, .present = 0 };
         if (seg == S_SS)

@@ -1,0 +1,1015 @@
+/*
+ * difftest-sys: the differential oracle for system-level behaviour, in
+ * 64-bit long mode, ring 3 and ring 0: privileged and I/O instructions
+ * (CPL, IOPL, the TSS I/O bitmap), software interrupts through gates of
+ * every DPL and a missing one, #UD/#DE/#BP/#DB sources, memory operands
+ * that fault on every kind of page (not present, supervisor, read-only
+ * with CR0.WP, NX, non-canonical, #AC with CR0.AM), page-table edits
+ * followed by accesses (any mix of P/RW/US/NX/A/D and a reserved bit), and
+ * segment-register loads with every kind of selector.
+ *
+ *   tests/difftest-sys [--seed S] [--count N] [--ring 0|3|all] [-v]
+ *
+ * Each case is one instruction under test followed by `out 0x99, al` in
+ * a code page of its own, started from random registers. Every IDT gate
+ * (vectors 0-31, 0x80 DPL 0, 0x81 DPL 3; 0x82 present = 0) uses IST1, so
+ * the exception frame always lands at the same place; the handler pushes
+ * the vector (and 0 for vectors without an error code) and does `out`.
+ * A case ends either at its own out (completed) or at a handler's
+ * (exception): the harness reads the frame, CR2, the registers, and the
+ * pages the case could touch, including the page-table page (A/D bits).
+ *
+ * Two checks:
+ *   - every accelerator's outcome against what the generator expects from
+ *     the SDM (vector, error code, faulting or next rip, CR2; A/D bits of
+ *     the entries that must change; selectors loaded): this runs on tcg
+ *     everywhere, so tcg's system semantics are checked without /dev/kvm;
+ *   - tcg against kvm, everything (registers, frame, CR2, memory), for the
+ *     forms where kvm itself agrees with the expectation. Where kvm does
+ *     not (a software KVM's instruction emulator runs ring-0 code and some
+ *     of ring 3 here), the form is reported and left out of the
+ *     comparison, as tests/difftest does.
+ * Exit status: 0 all agree, 1 a mismatch, 99 the harness failed.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvx/vx.h>
+#include <libvx/x86.h>
+
+/* ---- the guest's memory -------------------------------------------------- */
+
+#define RAM 0x200000u
+#define PML4 0x1000u
+#define PDPT 0x2000u
+#define PD 0x3000u
+#define PT 0x4000u /* maps 0 .. 2 MiB; user-writable (page-table edits) */
+#define GDT 0x5000u
+#define IDT 0x6000u
+#define STUBS 0x8000u /* 16 bytes per vector */
+#define TSS 0x10000u
+#define TSS_LIMIT (104 + 8192)
+#define IST_TOP 0x21000u
+#define CODE 0x30000u
+#define DATA 0x40000u   /* user RW NX, A and D clear at the start */
+#define ROPAGE 0x41000u /* user read-only */
+#define SUPER 0x42000u  /* supervisor RW */
+#define NPAGE 0x43000u  /* not present */
+#define NXPAGE 0x44000u /* user RW NX */
+#define WINDOW 0x47000u /* its PTE is what a page-table-edit case writes */
+#define STACK 0x48000u  /* user RW */
+#define FRAME 0x49000u  /* where the window's PTE points */
+#define PORT 0x99       /* the end of every case */
+#define PORT_OK 0x9a    /* the other port the I/O bitmap allows */
+
+#define PTE_P 0x1ull
+#define PTE_RW 0x2ull
+#define PTE_US 0x4ull
+#define PTE_A 0x20ull
+#define PTE_D 0x40ull
+#define PTE_NX (1ull << 63)
+#define PTE_RSVD (1ull << 51) /* reserved below MAXPHYADDR 52 on any host we run on */
+
+#define CR0_PE 0x1ull
+#define CR0_MP 0x2ull
+#define CR0_ET 0x10ull
+#define CR0_NE 0x20ull
+#define CR0_WP 0x10000ull
+#define CR0_AM 0x40000ull
+#define CR0_PG 0x80000000ull
+
+#define SEL_KCODE 0x08
+#define SEL_KDATA 0x10
+#define SEL_UDATA 0x18
+#define SEL_UCODE 0x20
+#define SEL_TSS 0x28
+#define SEL_NPDATA 0x40
+#define SEL_RODATA 0x48
+#define GDT_LIMIT 0x4f
+
+/* ---- options and the two sides --------------------------------------------- */
+
+static struct {
+    uint64_t seed, count;
+    int rings; /* bit 0: ring 0, bit 3: ring 3 */
+    int verbose;
+} opt = { 1, 20000, 1 | 8, 0 };
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "difftest-sys: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(99);
+}
+
+struct side {
+    const char *name;
+    vx_machine *m;
+    vx_vcpu *v;
+    uint8_t *ram;
+};
+
+static void side_open(struct side *s, vx_accel accel, const char *name)
+{
+    vx_machine_opts o = { .size = sizeof o, .accel = accel };
+    if (vx_machine_create(&o, &s->m) || vx_memory_map(s->m, 0, RAM, NULL, VX_MEM_RWX) ||
+        !(s->ram = vx_memory_ptr(s->m, 0, RAM)))
+        die("%s: %s", name, vx_last_error());
+    s->v = vx_machine_vcpu(s->m, 0);
+    s->name = name;
+}
+
+/* ---- the fixed tables ------------------------------------------------------ */
+
+static void w64(uint8_t *ram, uint64_t at, uint64_t v)
+{
+    memcpy(ram + at, &v, 8);
+}
+
+static uint64_t r64(const uint8_t *ram, uint64_t at)
+{
+    uint64_t v;
+    memcpy(&v, ram + at, 8);
+    return v;
+}
+
+static int has_error_code(unsigned v)
+{
+    return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21 || v == 29 || v == 30;
+}
+
+static uint64_t pte_initial(unsigned page)
+{
+    uint64_t a = (uint64_t)page << 12, ad = PTE_A | PTE_D;
+    switch (a) {
+    case PML4: case PDPT: case PD: case GDT: case IDT: case STUBS: case 0x20000:
+    case TSS: case TSS + 0x1000: case TSS + 0x2000:
+        return a | PTE_P | PTE_RW | ad;
+    case PT:
+        return a | PTE_P | PTE_RW | PTE_US | ad;
+    case CODE:
+        return a | PTE_P | PTE_US | ad;
+    case DATA:
+        return a | PTE_P | PTE_RW | PTE_US | PTE_NX; /* A, D: the CPU's to set */
+    case ROPAGE:
+        return a | PTE_P | PTE_US | PTE_NX | ad;
+    case SUPER:
+        return a | PTE_P | PTE_RW | PTE_NX | ad;
+    case NXPAGE: case STACK:
+        return a | PTE_P | PTE_RW | PTE_US | PTE_NX | ad;
+    case FRAME:
+        return a | PTE_P | PTE_RW | PTE_NX | ad;
+    default:
+        return 0; /* NPAGE, WINDOW, everything else */
+    }
+}
+
+/* The tables, built once; a case rewrites what it may have changed. */
+static uint8_t image[0x22000];
+
+static void build_tables(uint8_t *ram)
+{
+    memset(ram, 0, sizeof image);
+    w64(ram, PML4, PDPT | 0x27);
+    w64(ram, PDPT, PD | 0x27);
+    w64(ram, PD, PT | 0x27);
+    for (unsigned i = 0; i < 512; i++)
+        w64(ram, PT + 8 * i, pte_initial(i));
+
+    static const uint64_t gdt[] = {
+        0, 0x00af9a000000ffffull, 0x00cf92000000ffffull, 0x00cff2000000ffffull,
+        0x00affa000000ffffull, 0, 0, 0, 0x00cf72000000ffffull, 0x00cff0000000ffffull,
+    };
+    memcpy(ram + GDT, gdt, sizeof gdt);
+    uint64_t base = TSS, limit = TSS_LIMIT;
+    w64(ram, GDT + SEL_TSS, (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
+                                ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56);
+    w64(ram, GDT + SEL_TSS + 8, base >> 32);
+
+    /* TSS: RSP0 and IST1 at the handler stack, an I/O bitmap that allows
+     * PORT and PORT_OK only. */
+    w64(ram, TSS + 4, IST_TOP);
+    w64(ram, TSS + 0x24, IST_TOP);
+    ram[TSS + 0x66] = 104;
+    memset(ram + TSS + 104, 0xff, 8192 + 1);
+    ram[TSS + 104 + PORT / 8] &= (uint8_t)~(1u << (PORT % 8));
+    ram[TSS + 104 + PORT_OK / 8] &= (uint8_t)~(1u << (PORT_OK % 8));
+
+    for (unsigned v = 0; v < 256; v++) {
+        unsigned attr;
+        if (v < 32)
+            attr = (v == 3 || v == 4) ? 0xee : 0x8e;
+        else if (v == 0x80)
+            attr = 0x8e;
+        else if (v == 0x81)
+            attr = 0xee;
+        else if (v == 0x82)
+            attr = 0x6e; /* DPL 3, not present */
+        else
+            continue;
+        uint64_t h = STUBS + 16 * v;
+        w64(ram, IDT + 16 * v, (h & 0xffff) | (uint64_t)SEL_KCODE << 16 | 1ull << 32 |
+                                   (uint64_t)attr << 40 | ((h >> 16) & 0xffff) << 48);
+        w64(ram, IDT + 16 * v + 8, h >> 32);
+        uint8_t *p = ram + h;
+        if (!has_error_code(v))
+            *p++ = 0x6a, *p++ = 0;                            /* push 0 */
+        *p++ = 0x68;                                          /* push v */
+        memcpy(p, &v, 4), p += 4;
+        *p++ = 0xe6, *p++ = PORT;                             /* out PORT, al */
+        *p++ = 0xf4;                                          /* hlt */
+    }
+}
+
+/* ---- cases -------------------------------------------------------------------- */
+
+enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_SEG, T_COUNT };
+static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "seg" };
+#define FORMS 128
+
+struct expect {
+    int vector;          /* -1: completes */
+    uint32_t err;
+    uint64_t rip;        /* frame rip (exception) */
+    int check_cr2;
+    uint64_t cr2;
+    int check_pte;       /* this PTE's A/D after the case */
+    uint64_t pte_at, pte_want;
+    int check_sel;       /* the data segment register loaded */
+    int sreg;            /* 0 ds 1 es 2 fs 3 gs 4 ss */
+    uint16_t sel;
+};
+
+struct tcase {
+    uint64_t seed;
+    int ring, tmpl, form;
+    uint8_t code[32];
+    unsigned len;
+    vx_x86_regs regs;
+    uint64_t cr0;
+    uint64_t window_pte;
+    struct expect x;
+};
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t rnd(struct rng *r)
+{
+    return r->s = mix(r->s);
+}
+
+static unsigned pick(struct rng *r, unsigned n)
+{
+    return (unsigned)(rnd(r) % n);
+}
+
+static uint64_t *gpr(vx_x86_regs *r, unsigned n)
+{
+    uint64_t *t[16] = { &r->rax, &r->rcx, &r->rdx, &r->rbx, &r->rsp, &r->rbp, &r->rsi, &r->rdi,
+                        &r->r8,  &r->r9,  &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15 };
+    return t[n & 15];
+}
+
+static void emit(struct tcase *c, const uint8_t *b, unsigned n)
+{
+    memcpy(c->code + c->len, b, n);
+    c->len += n;
+}
+
+#define EMIT(c, ...)                                                                         \
+    do {                                                                                     \
+        static const uint8_t b_[] = { __VA_ARGS__ };                                         \
+        emit(c, b_, sizeof b_);                                                              \
+    } while (0)
+
+/* A memory operand [base + disp32] for an instruction whose opcode bytes
+ * follow an optional 0x66 and REX: reg field, base register. */
+static void emit_mem(struct tcase *c, int osz16, int w, const uint8_t *op, unsigned oplen,
+                     unsigned reg, unsigned base, int32_t disp)
+{
+    if (osz16)
+        c->code[c->len++] = 0x66;
+    unsigned rex = (w ? 8u : 0) | (reg >> 3 << 2) | (base >> 3);
+    if (rex)
+        c->code[c->len++] = (uint8_t)(0x40 | rex);
+    emit(c, op, oplen);
+    c->code[c->len++] = (uint8_t)(0x80 | (reg & 7) << 3 | (base & 7));
+    if ((base & 7) == 4)
+        c->code[c->len++] = 0x24;
+    memcpy(c->code + c->len, &disp, 4);
+    c->len += 4;
+}
+
+static void fault(struct tcase *c, int vector, uint32_t err)
+{
+    c->x.vector = vector;
+    c->x.err = err;
+    c->x.rip = CODE; /* the instruction under test is first */
+}
+
+/* Privileged and I/O instructions. */
+static void gen_priv(struct tcase *c, struct rng *r)
+{
+    int r3 = c->ring == 3;
+    int iopl = (int)((c->regs.rflags >> 12) & 3);
+    int io_ok = !r3 || iopl == 3;
+    c->form = (int)pick(r, 26);
+    c->regs.rdi = DATA + 8 * pick(r, 500);
+    switch (c->form) {
+    case 0: EMIT(c, 0xfa); if (!io_ok) fault(c, 13, 0); break;          /* cli */
+    case 1: EMIT(c, 0xfb); if (!io_ok) fault(c, 13, 0); break;          /* sti */
+    case 2: EMIT(c, 0x0f, 0x20, 0xc0); if (r3) fault(c, 13, 0); break;  /* mov rax, cr0 */
+    case 3: EMIT(c, 0x0f, 0x20, 0xd8); if (r3) fault(c, 13, 0); break;  /* mov rax, cr3 */
+    case 4: EMIT(c, 0x0f, 0x20, 0xe0); if (r3) fault(c, 13, 0); break;  /* mov rax, cr4 */
+    case 5: EMIT(c, 0x0f, 0x21, 0xf8); if (r3) fault(c, 13, 0); break;  /* mov rax, dr7 */
+    case 6: EMIT(c, 0x0f, 0x01, 0x07); break;                           /* sgdt [rdi] */
+    case 7: EMIT(c, 0x0f, 0x01, 0x0f); break;                           /* sidt [rdi] */
+    case 8: EMIT(c, 0x0f, 0x00, 0xc0); break;                           /* sldt eax */
+    case 9: EMIT(c, 0x0f, 0x00, 0xc8); break;                           /* str eax */
+    case 10: EMIT(c, 0x0f, 0x01, 0xe0); break;                          /* smsw eax */
+    case 11: EMIT(c, 0x0f, 0x01, 0x3f); if (r3) fault(c, 13, 0); break; /* invlpg [rdi] */
+    case 12: /* rdmsr EFER */
+        c->regs.rcx = 0xc0000080u;
+        EMIT(c, 0x0f, 0x32);
+        if (r3)
+            fault(c, 13, 0);
+        break;
+    case 13: EMIT(c, 0x0f, 0x06); if (r3) fault(c, 13, 0); break;       /* clts */
+    case 14: EMIT(c, 0x0f, 0x01, 0xf8); if (r3) fault(c, 13, 0); break; /* swapgs */
+    case 15: /* in al, PORT_OK (the bitmap allows it) */
+        EMIT(c, 0xe4, PORT_OK);
+        break;
+    case 16: /* in al, 0x60 (the bitmap denies it) */
+        EMIT(c, 0xe4, 0x60);
+        if (!io_ok)
+            fault(c, 13, 0);
+        break;
+    case 17: /* out dx, al to a denied port */
+        c->regs.rdx = 0x3f8 + pick(r, 8);
+        EMIT(c, 0xee);
+        if (!io_ok)
+            fault(c, 13, 0);
+        break;
+    /* ring 3 only from here: in ring 0 they would change what the harness
+     * relies on (or halt) */
+    case 18: EMIT(c, 0xf4); fault(c, 13, 0); break;                     /* hlt */
+    case 19: EMIT(c, 0x0f, 0x22, 0xc0); fault(c, 13, 0); break;         /* mov cr0, rax */
+    case 20: EMIT(c, 0x0f, 0x22, 0xd8); fault(c, 13, 0); break;         /* mov cr3, rax */
+    case 21: EMIT(c, 0x0f, 0x01, 0x17); fault(c, 13, 0); break;         /* lgdt [rdi] */
+    case 22: EMIT(c, 0x0f, 0x00, 0xd8); fault(c, 13, 0); break;         /* ltr ax */
+    case 23: EMIT(c, 0x0f, 0x30); fault(c, 13, 0); break;               /* wrmsr */
+    case 24: EMIT(c, 0x48, 0x0f, 0x07); fault(c, 13, 0); break;         /* sysretq */
+    default: EMIT(c, 0x0f, 0x09); fault(c, 13, 0); break;               /* wbinvd */
+    }
+    if (!r3 && c->form >= 18) {
+        c->len = 0; /* not in ring 0: a plain nop case instead */
+        c->x.vector = -1;
+        c->form = 18;
+        EMIT(c, 0x90);
+    }
+}
+
+/* Software interrupts and the instructions that raise an exception. */
+static void gen_int(struct tcase *c, struct rng *r)
+{
+    int r3 = c->ring == 3;
+    c->form = (int)pick(r, 9);
+    switch (c->form) {
+    case 0: EMIT(c, 0xcc); c->x.vector = 3; c->x.rip = CODE + 1; break;        /* int3 */
+    case 1: EMIT(c, 0xcd, 0x03); c->x.vector = 3; c->x.rip = CODE + 2; break;  /* int 3 */
+    case 2: /* int 0x80: a DPL-0 gate */
+        EMIT(c, 0xcd, 0x80);
+        if (r3)
+            fault(c, 13, 0x80 * 8 + 2);
+        else
+            c->x.vector = 0x80, c->x.rip = CODE + 2;
+        break;
+    case 3: EMIT(c, 0xcd, 0x81); c->x.vector = 0x81; c->x.rip = CODE + 2; break; /* DPL 3 */
+    case 4: EMIT(c, 0xcd, 0x82); fault(c, 11, 0x82 * 8 + 2); break;  /* gate not present */
+    case 5: EMIT(c, 0xce); fault(c, 6, 0); break;                    /* into: #UD in 64-bit */
+    case 6: EMIT(c, 0x0f, 0x0b); fault(c, 6, 0); break;              /* ud2 */
+    case 7: EMIT(c, 0xf0, 0x90); fault(c, 6, 0); break;              /* lock nop */
+    default: EMIT(c, 0xf1); c->x.vector = 1; c->x.rip = CODE + 1; break; /* int1 */
+    }
+    c->x.err = c->x.vector == 13 || c->x.vector == 11 ? c->x.err : 0;
+}
+
+/* #DE from div and idiv, every width: a zero divisor, an unsigned
+ * quotient too wide, and the signed minimum divided by -1. */
+static void gen_arith(struct tcase *c, struct rng *r)
+{
+    unsigned w = pick(r, 4), signed_ = pick(r, 2), zero = pick(r, 3) == 0;
+    unsigned src = 3 + pick(r, 5); /* rbx, rbp, rsi, rdi or r11; not rsp */
+    if (src == 4)
+        src = 11;
+    c->form = (int)(w * 4 + signed_ * 2 + zero);
+    uint64_t *s = gpr(&c->regs, src);
+    unsigned bits = 8u << w;
+    uint64_t top = 1ull << (bits - 1);
+    if (zero) {
+        *s = 0;
+    } else if (signed_) {
+        *s = ~0ull; /* -1 at every width */
+        if (w == 0) {
+            c->regs.rax = (c->regs.rax & ~0xffffull) | 0x8000; /* AX = -2^15 */
+        } else {
+            uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+            c->regs.rdx = (c->regs.rdx & ~mask) | top; /* rDX:rAX = -2^(2 bits - 1) */
+            c->regs.rax &= ~mask;
+        }
+    } else {
+        *s = 1 + pick(r, 100); /* the dividend's high half is at least 2^(bits-1) */
+        if (w == 0)
+            c->regs.rax |= 0xff00;
+        else
+            c->regs.rdx |= top;
+    }
+    /* REX always for bytes, so registers 5-7 are bpl/sil/dil, not ch/dh/bh */
+    unsigned rex = 0x40 | (w == 3 ? 8u : 0) | (src >> 3);
+    if (w == 1)
+        c->code[c->len++] = 0x66;
+    if (rex != 0x40 || w == 0)
+        c->code[c->len++] = (uint8_t)rex;
+    c->code[c->len++] = w == 0 ? 0xf6 : 0xf7;
+    c->code[c->len++] = (uint8_t)(0xc0 | (signed_ ? 7u : 6u) << 3 | (src & 7));
+    fault(c, 0, 0);
+}
+
+/* Page-fault error code of an access by this case. */
+static uint32_t pf_err(const struct tcase *c, int present, int write, int fetch, int rsvd)
+{
+    return (present ? 1u : 0) | (write ? 2u : 0) | (c->ring == 3 ? 4u : 0) | (rsvd ? 8u : 0) |
+           (fetch ? 16u : 0);
+}
+
+/* Loads, stores, read-modify-writes and locked exchanges on every kind of page. */
+static void gen_mem(struct tcase *c, struct rng *r)
+{
+    static const uint8_t op[6][4] = {
+        { 0x8a, 0x8b, 0x8b, 0x8b }, /* load  */
+        { 0x88, 0x89, 0x89, 0x89 }, /* store */
+        { 0x00, 0x01, 0x01, 0x01 }, /* add [m], r */
+        { 0x86, 0x87, 0x87, 0x87 }, /* xchg [m], r */
+        { 0x38, 0x39, 0x39, 0x39 }, /* cmp [m], r: reads only */
+        { 0x84, 0x85, 0x85, 0x85 }, /* test [m], r: reads only */
+    };
+    static const uint64_t pages[] = { DATA, ROPAGE, SUPER, NPAGE, NXPAGE, 0x800000000000ull };
+    unsigned kind = pick(r, 6), w = pick(r, 4), pg = pick(r, 6);
+    int ac = 0;
+    unsigned size = 1u << w;
+    uint64_t off = (rnd(r) % (4096 / size)) * size;
+    if (pg == 0 && c->ring == 3 && w && pick(r, 4) == 0) {
+        /* alignment check: AM, AC, ring 3, misaligned */
+        ac = 1;
+        off = 1 + pick(r, 4096 - 2 * size);
+        if (off % size == 0)
+            off++;
+    }
+    unsigned base;
+    do
+        base = pick(r, 16);
+    while (base == 4 || base == 1 || base == 0);
+    int32_t disp = (int32_t)(rnd(r) % 0x2000) - 0x1000;
+    uint64_t target = pages[pg] + off;
+    *gpr(&c->regs, base) = target - (uint64_t)(int64_t)disp;
+    c->form = (int)(pg * 12 + kind * 2 + (w == 3)) + (ac ? 72 : 0);
+    if (c->form >= FORMS)
+        c->form = FORMS - 1;
+    emit_mem(c, w == 1, w == 3, &op[kind][w ? 1 : 0], 1, 1 /* rcx/cl */, base, disp);
+    if (ac) {
+        c->cr0 |= CR0_AM;
+        c->regs.rflags |= 1u << 18;
+        fault(c, 17, 0);
+        return;
+    }
+    int write = kind == 1 || kind == 2 || kind == 3;
+    int user = c->ring == 3;
+    c->x.vector = -1;
+    switch (pg) {
+    case 0:
+        c->x.check_pte = 1;
+        c->x.pte_at = PT + 8 * (DATA >> 12);
+        c->x.pte_want = pte_initial(DATA >> 12) | PTE_A | (write ? PTE_D : 0);
+        break;
+    case 1:
+        if (write) /* CR0.WP: ring 0 too */
+            fault(c, 14, pf_err(c, 1, 1, 0, 0));
+        break;
+    case 2:
+        if (user)
+            fault(c, 14, pf_err(c, 1, write, 0, 0));
+        break;
+    case 3:
+        fault(c, 14, pf_err(c, 0, write, 0, 0));
+        break;
+    case 4:
+        break;
+    default: /* non-canonical: #SS(0) through rbp, else #GP(0) */
+        fault(c, base == 5 ? 12 : 13, 0);
+        return;
+    }
+    if (c->x.vector == 14)
+        c->x.check_cr2 = 1, c->x.cr2 = target;
+}
+
+/* Instruction fetch from a page that forbids it: call through a register. */
+static void gen_fetch(struct tcase *c, struct rng *r)
+{
+    static const uint64_t pages[] = { NXPAGE, SUPER, NPAGE, DATA };
+    unsigned pg = pick(r, 4), reg = 3 + pick(r, 5);
+    if (reg == 4)
+        reg = 10;
+    uint64_t target = pages[pg] + pick(r, 4096);
+    *gpr(&c->regs, reg) = target;
+    c->form = (int)pg;
+    if (reg >= 8)
+        c->code[c->len++] = 0x41;
+    c->code[c->len++] = 0xff;
+    c->code[c->len++] = (uint8_t)(0xd0 | (reg & 7)); /* call reg */
+    c->x.vector = 14;
+    c->x.rip = target; /* the call happened; the fetch at the target faults */
+    c->x.check_cr2 = 1;
+    c->x.cr2 = target;
+    int user = c->ring == 3;
+    if (pg == 2)
+        c->x.err = pf_err(c, 0, 0, 1, 0);
+    else /* present: NX (all these pages), and from ring 3 U/S too */
+        c->x.err = pf_err(c, 1, 0, 1, 0);
+    (void)user;
+}
+
+/* Write a PTE for the window, then touch the window. */
+static void gen_ptedit(struct tcase *c, struct rng *r)
+{
+    uint64_t bits = rnd(r);
+    uint64_t pte = FRAME | (bits & (PTE_RW | PTE_US | PTE_A | PTE_D));
+    int present = (bits >> 8) % 5 != 0, nx = (bits >> 12) & 1, rsvd = (bits >> 16) % 9 == 0;
+    if (present)
+        pte |= PTE_P;
+    if (nx)
+        pte |= PTE_NX;
+    if (rsvd)
+        pte |= PTE_RSVD;
+    if ((bits >> 20) % 3 == 0) /* bits 62:52 are ignored in 4-level paging */
+        pte |= (bits >> 24 & 0x7f) << 52;
+    unsigned write = pick(r, 2), w = pick(r, 4);
+    uint64_t off = (rnd(r) % (4096u >> w)) << w;
+    c->regs.rax = pte;
+    c->regs.rbx = PT + 8 * (WINDOW >> 12);
+    c->regs.rsi = WINDOW + off;
+    EMIT(c, 0x48, 0x89, 0x03); /* mov [rbx], rax */
+    unsigned at = c->len;
+    emit_mem(c, w == 1, w == 3, (const uint8_t[]){ w ? (write ? 0x89 : 0x8b) : (write ? 0x88 : 0x8a) },
+             1, 1, 6 /* rsi */, 0);
+    c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
+                    (rsvd ? 8 : 0) | (write ? 16 : 0));
+    int user = c->ring == 3;
+    int ok = present && !rsvd && (!user || (pte & PTE_US)) && (!write || (pte & PTE_RW));
+    /* The window's PTE: what the guest wrote, plus A (and D for a write)
+     * once the access went through. */
+    c->x.check_pte = 1;
+    c->x.pte_at = PT + 8 * (WINDOW >> 12);
+    c->x.pte_want = pte | (ok ? PTE_A | (write ? PTE_D : 0) : 0);
+    if (ok) {
+        c->x.vector = -1;
+        return;
+    }
+    c->x.vector = 14;
+    c->x.err = pf_err(c, present, (int)write, 0, present && rsvd);
+    c->x.rip = CODE + at;
+    c->x.check_cr2 = 1;
+    c->x.cr2 = WINDOW + off;
+    if (!present || rsvd)
+        c->x.pte_want = pte; /* A is only set on a successful walk; nothing to set here */
+    else
+        c->x.check_pte = 0; /* whether A is set on a protection fault is the CPU's choice */
+}
+
+/* mov Sreg, ax with every kind of selector. */
+static void gen_seg(struct tcase *c, struct rng *r)
+{
+    static const uint16_t sels[] = { 0, 3, SEL_KDATA, SEL_KDATA | 3, SEL_UDATA | 3, SEL_UDATA,
+                                     SEL_UCODE | 3, SEL_NPDATA | 3, SEL_RODATA | 3, 0x7f3,
+                                     0x57, SEL_TSS | 3, SEL_KCODE };
+    unsigned s = pick(r, sizeof sels / sizeof sels[0]), sreg = pick(r, 5);
+    static const uint8_t modrm[5] = { 0xd8, 0xc0, 0xe0, 0xe8, 0xd0 }; /* ds es fs gs ss */
+    uint16_t sel = sels[s];
+    c->regs.rax = (c->regs.rax & ~0xffffull) | sel;
+    c->code[c->len++] = 0x8e;
+    c->code[c->len++] = modrm[sreg];
+    c->form = (int)(s * 5 + sreg);
+    unsigned cpl = c->ring == 3 ? 3 : 0, rpl = sel & 3, index = sel & ~7u;
+    c->x.vector = -1;
+    c->x.check_sel = 1;
+    c->x.sreg = (int)sreg;
+    c->x.sel = sel;
+    if ((sel & ~3u) == 0) {
+        if (sreg == 4 && (cpl == 3 || rpl != cpl))
+            fault(c, 13, 0);
+    } else if ((sel & 4) || index + 7 > GDT_LIMIT) {
+        fault(c, 13, sel & 0xfffc);
+    } else {
+        unsigned dpl = index == SEL_KDATA || index == SEL_KCODE ? 0 : 3;
+        int code = index == SEL_UCODE || index == SEL_KCODE, sys = index == SEL_TSS;
+        int writable = index == SEL_KDATA || index == SEL_UDATA || index == SEL_NPDATA;
+        int present = index != SEL_NPDATA;
+        if (sreg == 4) {
+            if (rpl != cpl || dpl != cpl || code || sys || !writable)
+                fault(c, 13, sel & 0xfffc);
+            else if (!present)
+                fault(c, 12, sel & 0xfffc);
+        } else {
+            /* data or readable code (both code descriptors are readable) */
+            if (sys || (dpl < cpl || dpl < rpl))
+                fault(c, 13, sel & 0xfffc);
+            else if (!present)
+                fault(c, 11, sel & 0xfffc);
+        }
+    }
+    if (c->x.vector >= 0)
+        c->x.check_sel = 0;
+}
+
+static void generate(struct tcase *c, uint64_t seed, int ring)
+{
+    struct rng r = { seed };
+    memset(c, 0, sizeof *c);
+    c->seed = seed;
+    c->ring = ring;
+    c->x.vector = -1;
+    for (unsigned i = 0; i < 16; i++)
+        *gpr(&c->regs, i) = rnd(&r);
+    c->regs.rsp = STACK + 0xff0;
+    unsigned iopl = ring == 3 ? pick(&r, 4) : 0;
+    c->regs.rflags = 0x2 | (uint64_t)iopl << 12 | (rnd(&r) & 0x8d5); /* arithmetic flags, DF */
+    c->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+    c->tmpl = (int)pick(&r, T_COUNT);
+    switch (c->tmpl) {
+    case T_PRIV: gen_priv(c, &r); break;
+    case T_INT: gen_int(c, &r); break;
+    case T_ARITH: gen_arith(c, &r); break;
+    case T_MEM: gen_mem(c, &r); break;
+    case T_FETCH: gen_fetch(c, &r); break;
+    case T_PTEDIT: gen_ptedit(c, &r); break;
+    default: gen_seg(c, &r); break;
+    }
+    c->code[c->len++] = 0xe6;
+    c->code[c->len++] = PORT; /* out PORT, al */
+}
+
+/* ---- running a case ------------------------------------------------------------- */
+
+struct outcome {
+    int kind; /* 0 completed, 1 exception, 2 another exit */
+    char what[200];
+    uint64_t frame[7]; /* vector, error code, rip, cs, rflags, rsp, ss */
+    vx_x86_regs regs;
+    vx_x86_sregs sregs;
+    uint8_t pages[6][4096]; /* DATA, ROPAGE, SUPER, STACK, FRAME, PT */
+};
+
+static const uint64_t watched[6] = { DATA, ROPAGE, SUPER, STACK, FRAME, PT };
+
+
+static void put(struct side *s, uint64_t gpa, const void *p, size_t len)
+{
+    /* through the API, so tcg drops translations of what changed */
+    if (vx_memory_write(s->m, gpa, p, len))
+        die("%s: vx_memory_write: %s", s->name, vx_last_error());
+}
+
+static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
+{
+    uint8_t *ram = s->ram;
+    put(s, PML4, image + PML4, STUBS + 0x1000 - PML4); /* paging, GDT, IDT, handlers */
+    put(s, TSS, image + TSS, 0x3000);
+    static uint8_t page[4096];
+    struct rng r = { mix(c->seed ^ 0x5eed) };
+    for (unsigned p = 0; p < 6; p++)
+        if (watched[p] != PT) {
+            for (unsigned k = 0; k < 4096; k += 8) {
+                uint64_t v = rnd(&r);
+                memcpy(page + k, &v, 8);
+            }
+            put(s, watched[p], page, 4096);
+        }
+    memset(page, 0xcc, 4096);
+    memcpy(page, c->code, c->len);
+    put(s, CODE, page, 4096);
+
+    vx_x86_sregs sr;
+    memset(&sr, 0, sizeof sr);
+    vx_x86_segment code = { 0, 0xffffffff, SEL_KCODE, 0xb, 1, 0, 0, 1, 1, 1, 0 };
+    vx_x86_segment data = { 0, 0xffffffff, SEL_KDATA, 0x3, 1, 0, 1, 1, 0, 1, 0 };
+    if (c->ring == 3) {
+        code.selector = SEL_UCODE | 3, code.dpl = 3;
+        data.selector = SEL_UDATA | 3, data.dpl = 3;
+    }
+    sr.cs = code;
+    sr.ds = sr.es = sr.fs = sr.gs = sr.ss = data;
+    sr.tr = (vx_x86_segment){ TSS, TSS_LIMIT, SEL_TSS, 0xb, 1, 0, 0, 0, 0, 0, 0 };
+    sr.ldt = (vx_x86_segment){ 0, 0, 0, 0x2, 0, 0, 0, 0, 0, 0, 0 };
+    sr.gdt = (vx_x86_dtable){ GDT, GDT_LIMIT };
+    sr.idt = (vx_x86_dtable){ IDT, 256 * 16 - 1 };
+    sr.cr0 = c->cr0;
+    sr.cr3 = PML4;
+    sr.cr4 = 0x20 | 0x200 | 0x400; /* PAE, OSFXSR, OSXMMEXCPT */
+    sr.efer = 0x100 | 0x400 | 0x800 | 0x1; /* LME, LMA, NXE, SCE */
+    sr.apic_base = 0xfee00900;
+    vx_x86_regs regs = c->regs;
+    regs.rip = CODE;
+    if (vx_vcpu_set_sregs(s->v, &sr) || vx_vcpu_set_regs(s->v, &regs))
+        die("%s: setting up case %" PRIu64 ": %s", s->name, c->seed, vx_last_error());
+
+    memset(o, 0, sizeof *o);
+    vx_exit e = { .size = sizeof e };
+    for (int steps = 0;; steps++) {
+        if (vx_vcpu_run(s->v, &e))
+            die("%s: vx_vcpu_run: %s", s->name, vx_last_error());
+        if (e.reason == VX_EXIT_IO && e.u.io.port != PORT && steps < 4) {
+            if (!e.u.io.is_write)
+                e.u.io.value = 0x5a;
+            continue;
+        }
+        break;
+    }
+    if (vx_vcpu_get_regs(s->v, &o->regs) || vx_vcpu_get_sregs(s->v, &o->sregs))
+        die("%s: %s", s->name, vx_last_error());
+    if (e.reason != VX_EXIT_IO || e.u.io.port != PORT) {
+        o->kind = 2;
+        snprintf(o->what, sizeof o->what, "exit %d (%s)", (int)e.reason,
+                 e.reason == VX_EXIT_IO ? "another port" : vx_last_error());
+    } else if ((o->sregs.cs.selector & 3) == 0 && o->regs.rip >= STUBS &&
+               o->regs.rip < STUBS + 256 * 16) {
+        o->kind = 1;
+        for (unsigned k = 0; k < 7; k++)
+            o->frame[k] = r64(ram, IST_TOP - 56 + 8 * k);
+    } else if (o->regs.rip == CODE + c->len) {
+        o->kind = 0;
+    } else {
+        o->kind = 2;
+        snprintf(o->what, sizeof o->what, "out at rip 0x%" PRIx64, o->regs.rip);
+    }
+    for (unsigned p = 0; p < 6; p++)
+        memcpy(o->pages[p], ram + watched[p], 4096);
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+static const char *sreg_name[5] = { "ds", "es", "fs", "gs", "ss" };
+
+static uint16_t sreg_sel(const vx_x86_sregs *s, int k)
+{
+    const vx_x86_segment *t[5] = { &s->ds, &s->es, &s->fs, &s->gs, &s->ss };
+    return t[k]->selector;
+}
+
+/* Against the expectation: NULL if it holds, else what differs. */
+static const char *check_expect(const struct tcase *c, const struct outcome *o, char *buf,
+                                size_t len)
+{
+    const struct expect *x = &c->x;
+    if (o->kind == 2) {
+        snprintf(buf, len, "ended with %s", o->what);
+        return buf;
+    }
+    if (x->vector < 0 && o->kind != 0) {
+        snprintf(buf, len, "want no exception, got vector %" PRIu64 " error 0x%" PRIx64
+                 " at 0x%" PRIx64, o->frame[0], o->frame[1], o->frame[2]);
+        return buf;
+    }
+    if (x->vector >= 0) {
+        if (o->kind != 1) {
+            snprintf(buf, len, "want vector %d error 0x%x, it completed", x->vector, x->err);
+            return buf;
+        }
+        if (o->frame[0] != (uint64_t)x->vector || o->frame[1] != x->err ||
+            o->frame[2] != x->rip) {
+            snprintf(buf, len, "want vector %d error 0x%x rip 0x%" PRIx64 ", got vector %" PRIu64
+                     " error 0x%" PRIx64 " rip 0x%" PRIx64, x->vector, x->err, x->rip,
+                     o->frame[0], o->frame[1], o->frame[2]);
+            return buf;
+        }
+        uint64_t want_cs = c->ring == 3 ? (SEL_UCODE | 3) : SEL_KCODE;
+        if (o->frame[3] != want_cs) {
+            snprintf(buf, len, "frame cs 0x%" PRIx64 ", want 0x%" PRIx64, o->frame[3], want_cs);
+            return buf;
+        }
+    }
+    if (x->check_cr2 && o->sregs.cr2 != x->cr2) {
+        snprintf(buf, len, "CR2 0x%" PRIx64 ", want 0x%" PRIx64, o->sregs.cr2, x->cr2);
+        return buf;
+    }
+    if (x->check_pte) {
+        uint64_t got = r64(o->pages[5], x->pte_at - PT);
+        if (got != x->pte_want) {
+            snprintf(buf, len, "PTE at 0x%" PRIx64 " is 0x%" PRIx64 ", want 0x%" PRIx64,
+                     x->pte_at, got, x->pte_want);
+            return buf;
+        }
+    }
+    if (x->check_sel && sreg_sel(&o->sregs, x->sreg) != x->sel) {
+        snprintf(buf, len, "%s = 0x%x, want 0x%x", sreg_name[x->sreg],
+                 sreg_sel(&o->sregs, x->sreg), x->sel);
+        return buf;
+    }
+    return NULL;
+}
+
+/* tcg against kvm: NULL if they agree. RF in a pushed rflags and the
+ * host-visible IF/IOPL are left out (kvm_pvm shows the host's). */
+static const char *compare(const struct outcome *a, const struct outcome *b, char *buf,
+                           size_t len)
+{
+    if (a->kind != b->kind) {
+        snprintf(buf, len, "outcome %d vs %d", a->kind, b->kind);
+        return buf;
+    }
+    const uint64_t *ra = &a->regs.rax, *rb = &b->regs.rax;
+    static const char *names[18] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
+                                     "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
+                                     "rflags" };
+    for (unsigned k = 0; k < 17; k++)
+        if (ra[k] != rb[k]) {
+            snprintf(buf, len, "%s 0x%" PRIx64 " vs 0x%" PRIx64, names[k], ra[k], rb[k]);
+            return buf;
+        }
+    uint64_t fm = ~(0x10000ull | 0x3200ull);
+    if ((a->regs.rflags & fm) != (b->regs.rflags & fm)) {
+        snprintf(buf, len, "rflags 0x%" PRIx64 " vs 0x%" PRIx64, a->regs.rflags, b->regs.rflags);
+        return buf;
+    }
+    if (a->kind == 1)
+        for (unsigned k = 0; k < 7; k++) {
+            uint64_t m = k == 4 ? fm : ~0ull;
+            if ((a->frame[k] & m) != (b->frame[k] & m)) {
+                snprintf(buf, len, "frame word %u 0x%" PRIx64 " vs 0x%" PRIx64, k, a->frame[k],
+                         b->frame[k]);
+                return buf;
+            }
+        }
+    if (a->sregs.cr2 != b->sregs.cr2 || a->sregs.cr0 != b->sregs.cr0) {
+        snprintf(buf, len, "cr0/cr2 0x%" PRIx64 "/0x%" PRIx64 " vs 0x%" PRIx64 "/0x%" PRIx64,
+                 a->sregs.cr0, a->sregs.cr2, b->sregs.cr0, b->sregs.cr2);
+        return buf;
+    }
+    for (unsigned p = 0; p < 6; p++)
+        for (unsigned k = 0; k < 4096; k++)
+            if (a->pages[p][k] != b->pages[p][k]) {
+                snprintf(buf, len, "memory at 0x%" PRIx64 ": 0x%02x vs 0x%02x", watched[p] + k,
+                         a->pages[p][k], b->pages[p][k]);
+                return buf;
+            }
+    return NULL;
+}
+
+static void print_case(const struct tcase *c, const struct outcome *o, const char *who)
+{
+    printf("  case seed 0x%016" PRIx64 " (ring %d, %s form %d): code", c->seed, c->ring,
+           tname[c->tmpl], c->form);
+    for (unsigned k = 0; k < c->len; k++)
+        printf(" %02x", c->code[k]);
+    printf("\n  expected: %s", c->x.vector < 0 ? "completes" : "exception");
+    if (c->x.vector >= 0)
+        printf(" vector %d error 0x%x rip 0x%" PRIx64, c->x.vector, c->x.err, c->x.rip);
+    printf("\n  %s: ", who);
+    if (o->kind == 0)
+        printf("completed");
+    else if (o->kind == 1)
+        printf("vector %" PRIu64 " error 0x%" PRIx64 " rip 0x%" PRIx64 " cs 0x%" PRIx64
+               " rflags 0x%" PRIx64, o->frame[0], o->frame[1], o->frame[2], o->frame[3],
+               o->frame[4]);
+    else
+        printf("%s", o->what);
+    printf("; cr2 0x%" PRIx64 " rax 0x%" PRIx64 " rcx 0x%" PRIx64 " rdx 0x%" PRIx64 "\n",
+           o->sregs.cr2, o->regs.rax, o->regs.rcx, o->regs.rdx);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static uint64_t ran[2][T_COUNT], formseen[2][T_COUNT][FORMS];
+static uint64_t kvm_compared, kvm_disagrees[2][T_COUNT][FORMS], failed[2][T_COUNT][FORMS];
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--seed") && i + 1 < argc)
+            opt.seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(a, "--count") && i + 1 < argc)
+            opt.count = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(a, "--ring") && i + 1 < argc) {
+            const char *v = argv[++i];
+            opt.rings = !strcmp(v, "0") ? 1 : !strcmp(v, "3") ? 8 : !strcmp(v, "all") ? 9 : -1;
+            if (opt.rings < 0)
+                die("--ring 0, 3 or all");
+        } else if (!strcmp(a, "-v"))
+            opt.verbose = 1;
+        else {
+            fprintf(stderr, "usage: difftest-sys [--seed S] [--count N] [--ring 0|3|all] [-v]\n");
+            return 99;
+        }
+    }
+    if (!vx_accel_available(VX_ACCEL_TCG)) {
+        printf("SKIP: tcg is not available: %s\n", vx_last_error());
+        return 77;
+    }
+    struct side tcg, kvm;
+    build_tables(image);
+    side_open(&tcg, VX_ACCEL_TCG, "tcg");
+    int have_kvm = vx_accel_available(VX_ACCEL_KVM);
+    if (have_kvm)
+        side_open(&kvm, VX_ACCEL_KVM, "kvm");
+    else
+        printf("difftest-sys: kvm: not available (%s): tcg is checked against the SDM's "
+               "expected results only\n", vx_last_error());
+
+    static struct tcase c;
+    static struct outcome ot, ok;
+    char buf[300];
+    /* Each failing form is shown once (its first case); the run goes on
+     * until 20 forms have failed. */
+    int failures = 0, classes = 0;
+    for (uint64_t n = 0; n < opt.count && classes < 20; n++) {
+        int ring = opt.rings == 9 ? (n & 1 ? 3 : 0) : opt.rings == 1 ? 0 : 3;
+        int ri = ring == 3;
+        generate(&c, mix(opt.seed * 0x10001ull + n), ring);
+        ran[ri][c.tmpl]++;
+        formseen[ri][c.tmpl][c.form % FORMS]++;
+        run_case(&tcg, &c, &ot);
+        const char *why = check_expect(&c, &ot, buf, sizeof buf);
+        if (why) {
+            failures++;
+            if (!failed[ri][c.tmpl][c.form % FORMS]++) {
+                classes++;
+                printf("FAIL: tcg against the expected result: %s\n", why);
+                print_case(&c, &ot, "tcg");
+            }
+            continue;
+        }
+        if (!have_kvm)
+            continue;
+        run_case(&kvm, &c, &ok);
+        if (check_expect(&c, &ok, buf, sizeof buf)) {
+            /* kvm (or its emulator) disagrees with the SDM here: say so
+             * once per form, do not compare */
+            if (!kvm_disagrees[ri][c.tmpl][c.form % FORMS]++ || opt.verbose) {
+                printf("note: kvm disagrees with the expected result (form not compared): %s\n",
+                       buf);
+                print_case(&c, &ok, "kvm");
+            }
+            continue;
+        }
+        kvm_compared++;
+        if ((why = compare(&ot, &ok, buf, sizeof buf))) {
+            failures++;
+            if (!failed[ri][c.tmpl][c.form % FORMS]++) {
+                classes++;
+                printf("FAIL: tcg and kvm differ: %s\n", why);
+                print_case(&c, &ot, "tcg");
+                print_case(&c, &ok, "kvm");
+            }
+        }
+    }
+    for (int ri = 0; ri < 2; ri++) {
+        if (!(opt.rings & (ri ? 8 : 1)))
+            continue;
+        printf("difftest-sys: ring %d:", ri ? 3 : 0);
+        for (int t = 0; t < T_COUNT; t++) {
+            unsigned forms = 0;
+            for (int f = 0; f < FORMS; f++)
+                forms += formseen[ri][t][f] != 0;
+            printf(" %s %" PRIu64 " (%u forms)", tname[t], ran[ri][t], forms);
+        }
+        printf("\n");
+    }
+    if (have_kvm)
+        printf("difftest-sys: %" PRIu64 " cases compared between tcg and kvm\n", kvm_compared);
+    if (failures)
+        printf("difftest-sys: %d failing cases in %d forms (each form's first case shown)\n",
+               failures, classes);
+    printf("difftest-sys: %" PRIu64 " cases from seed %" PRIu64 ": %s\n", opt.count, opt.seed,
+           failures ? "MISMATCHES" : "all agree");
+    vx_machine_destroy(tcg.m);
+    if (have_kvm)
+        vx_machine_destroy(kvm.m);
+    return failures ? 1 : 0;
+}
