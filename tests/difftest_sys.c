@@ -50,7 +50,10 @@
 #define PT 0x4000u /* maps 0 .. 2 MiB; user-writable (page-table edits) */
 #define GDT 0x5000u
 #define IDT 0x6000u
+#define PD2 0x7000u   /* the page directory of 1 GiB .. 2 GiB: large-page edits */
 #define STUBS 0x8000u /* 16 bytes per vector */
+#define LARGE_BASE 0x40000000ull /* PDPT[1] -> PD2: 2 MiB pages */
+#define HUGE_BASE 0x80000000ull  /* PDPT[2]: a 1 GiB page */
 #define TSS 0x10000u
 #define TSS_LIMIT (104 + 8192)
 #define IST_TOP 0x21000u
@@ -150,10 +153,10 @@ static uint64_t pte_initial(unsigned page)
 {
     uint64_t a = (uint64_t)page << 12, ad = PTE_A | PTE_D;
     switch (a) {
-    case PML4: case PDPT: case PD: case GDT: case IDT: case STUBS: case 0x20000:
+    case PML4: case PD: case GDT: case IDT: case STUBS: case 0x20000:
     case TSS: case TSS + 0x1000: case TSS + 0x2000:
         return a | PTE_P | PTE_RW | ad;
-    case PT:
+    case PT: case PDPT: case PD2: /* paging structures a case edits */
         return a | PTE_P | PTE_RW | PTE_US | ad;
     case CODE:
         return a | PTE_P | PTE_US | ad;
@@ -180,6 +183,7 @@ static void build_tables(uint8_t *ram)
     memset(ram, 0, sizeof image);
     w64(ram, PML4, PDPT | 0x27);
     w64(ram, PDPT, PD | 0x27);
+    w64(ram, PDPT + 8, PD2 | 0x27);
     w64(ram, PD, PT | 0x27);
     for (unsigned i = 0; i < 512; i++)
         w64(ram, PT + 8 * i, pte_initial(i));
@@ -231,8 +235,9 @@ static void build_tables(uint8_t *ram)
 
 /* ---- cases -------------------------------------------------------------------- */
 
-enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_SEG, T_COUNT };
-static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "seg" };
+enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_COUNT };
+static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "large",
+                                      "seg" };
 #define FORMS 128
 
 struct expect {
@@ -603,6 +608,53 @@ static void gen_ptedit(struct tcase *c, struct rng *r)
         c->x.check_pte = 0; /* whether A is set on a protection fault is the CPU's choice */
 }
 
+/* Write a 2 MiB PDE (in PD2) or a 1 GiB PDPTE (PDPT[2]) mapping guest-
+ * physical 0, then touch the DATA page through it. Bits 20:13 (2 MiB) and
+ * 29:13 (1 GiB) of a large-page entry are reserved (bit 12 is PAT). */
+static void gen_large(struct tcase *c, struct rng *r)
+{
+    uint64_t bits = rnd(r);
+    int huge = pick(r, 3) == 0;
+    uint64_t pte = 0x80 /* PS */ | (bits & (PTE_RW | PTE_US | PTE_A | PTE_D));
+    int present = (bits >> 8) % 5 != 0, rsvd = (bits >> 16) % 7 == 0;
+    if (present)
+        pte |= PTE_P;
+    if ((bits >> 12) & 1)
+        pte |= PTE_NX;
+    if (rsvd)
+        pte |= 1ull << (13 + pick(r, huge ? 17 : 8));
+    if ((bits >> 20) % 3 == 0)
+        pte |= (bits >> 24 & 0x7f) << 52; /* ignored */
+    unsigned slot = pick(r, 512), write = pick(r, 2), w = pick(r, 4);
+    uint64_t off = DATA + ((rnd(r) % (4096u >> w)) << w);
+    uint64_t lin = huge ? HUGE_BASE + off : LARGE_BASE + ((uint64_t)slot << 21) + off;
+    c->regs.rax = pte;
+    c->regs.rbx = huge ? PDPT + 16 : PD2 + 8 * slot;
+    c->regs.rsi = lin;
+    EMIT(c, 0x48, 0x89, 0x03); /* mov [rbx], rax */
+    unsigned at = c->len;
+    emit_mem(c, w == 1, w == 3, (const uint8_t[]){ w ? (write ? 0x89 : 0x8b) : (write ? 0x88 : 0x8a) },
+             1, 1, 6 /* rsi */, 0);
+    c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
+                    (rsvd ? 8 : 0) | (write ? 16 : 0) | (huge ? 32 : 0));
+    int user = c->ring == 3;
+    int ok = present && !rsvd && (!user || (pte & PTE_US)) && (!write || (pte & PTE_RW));
+    c->x.check_pte = 1;
+    c->x.pte_at = c->regs.rbx;
+    c->x.pte_want = pte | (ok ? PTE_A | (write ? PTE_D : 0) : 0);
+    if (ok) {
+        c->x.vector = -1;
+        return;
+    }
+    c->x.vector = 14;
+    c->x.err = pf_err(c, present, (int)write, 0, present && rsvd);
+    c->x.rip = CODE + at;
+    c->x.check_cr2 = 1;
+    c->x.cr2 = lin;
+    if (present && !rsvd)
+        c->x.check_pte = 0; /* A on a protection fault: the CPU's choice */
+}
+
 /* mov Sreg, ax with every kind of selector. */
 static void gen_seg(struct tcase *c, struct rng *r)
 {
@@ -669,6 +721,7 @@ static void generate(struct tcase *c, uint64_t seed, int ring)
     case T_MEM: gen_mem(c, &r); break;
     case T_FETCH: gen_fetch(c, &r); break;
     case T_PTEDIT: gen_ptedit(c, &r); break;
+    case T_LARGE: gen_large(c, &r); break;
     default: gen_seg(c, &r); break;
     }
     c->code[c->len++] = 0xe6;
@@ -683,10 +736,11 @@ struct outcome {
     uint64_t frame[7]; /* vector, error code, rip, cs, rflags, rsp, ss */
     vx_x86_regs regs;
     vx_x86_sregs sregs;
-    uint8_t pages[6][4096]; /* DATA, ROPAGE, SUPER, STACK, FRAME, PT */
+    uint8_t pages[8][4096]; /* DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2 */
 };
 
-static const uint64_t watched[6] = { DATA, ROPAGE, SUPER, STACK, FRAME, PT };
+#define NWATCHED 8
+static const uint64_t watched[NWATCHED] = { DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2 };
 
 
 static void put(struct side *s, uint64_t gpa, const void *p, size_t len)
@@ -703,14 +757,13 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     put(s, TSS, image + TSS, 0x3000);
     static uint8_t page[4096];
     struct rng r = { mix(c->seed ^ 0x5eed) };
-    for (unsigned p = 0; p < 6; p++)
-        if (watched[p] != PT) {
-            for (unsigned k = 0; k < 4096; k += 8) {
-                uint64_t v = rnd(&r);
-                memcpy(page + k, &v, 8);
-            }
-            put(s, watched[p], page, 4096);
+    for (unsigned p = 0; p < 5; p++) { /* the data pages; paging structures come from the image */
+        for (unsigned k = 0; k < 4096; k += 8) {
+            uint64_t v = rnd(&r);
+            memcpy(page + k, &v, 8);
         }
+        put(s, watched[p], page, 4096);
+    }
     memset(page, 0xcc, 4096);
     memcpy(page, c->code, c->len);
     put(s, CODE, page, 4096);
@@ -768,7 +821,7 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
         o->kind = 2;
         snprintf(o->what, sizeof o->what, "out at rip 0x%" PRIx64, o->regs.rip);
     }
-    for (unsigned p = 0; p < 6; p++)
+    for (unsigned p = 0; p < NWATCHED; p++)
         memcpy(o->pages[p], ram + watched[p], 4096);
 }
 
@@ -819,7 +872,12 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
         return buf;
     }
     if (x->check_pte) {
-        uint64_t got = r64(o->pages[5], x->pte_at - PT);
+        unsigned p = 0;
+        while (p < NWATCHED && (x->pte_at & ~0xfffull) != watched[p])
+            p++;
+        if (p == NWATCHED)
+            die("case %" PRIu64 ": PTE 0x%" PRIx64 " outside the watched pages", c->seed, x->pte_at);
+        uint64_t got = r64(o->pages[p], x->pte_at & 0xfff);
         if (got != x->pte_want) {
             snprintf(buf, len, "PTE at 0x%" PRIx64 " is 0x%" PRIx64 ", want 0x%" PRIx64,
                      x->pte_at, got, x->pte_want);
@@ -871,7 +929,7 @@ static const char *compare(const struct outcome *a, const struct outcome *b, cha
                  a->sregs.cr0, a->sregs.cr2, b->sregs.cr0, b->sregs.cr2);
         return buf;
     }
-    for (unsigned p = 0; p < 6; p++)
+    for (unsigned p = 0; p < NWATCHED; p++)
         for (unsigned k = 0; k < 4096; k++)
             if (a->pages[p][k] != b->pages[p][k]) {
                 snprintf(buf, len, "memory at 0x%" PRIx64 ": 0x%02x vs 0x%02x", watched[p] + k,
