@@ -1,6 +1,8 @@
 /*
  * difftest-sys: the differential oracle for system-level behaviour, in
- * 64-bit long mode, ring 3 and ring 0: privileged and I/O instructions
+ * 64-bit long mode (4-level paging, 2 MiB and 1 GiB pages) and 32-bit
+ * protected mode (2-level paging with 4 MiB pages; PAE with NX and 2 MiB
+ * pages), ring 3 and ring 0: privileged and I/O instructions
  * (CPL, IOPL, the TSS I/O bitmap), software interrupts through gates of
  * every DPL and a missing one, #UD/#DE/#BP/#DB sources, memory operands
  * that fault on every kind of page (not present, supervisor, read-only
@@ -8,13 +10,15 @@
  * followed by accesses (any mix of P/RW/US/NX/A/D and a reserved bit), and
  * segment-register loads with every kind of selector.
  *
- *   tests/difftest-sys [--seed S] [--count N] [--ring 0|3|all] [-v]
+ *   tests/difftest-sys [--seed S] [--count N] [--ring 0|3|all]
+ *                      [--mode long64|prot32|pae32|all] [-v]
  *
  * Each case is one instruction under test followed by `out 0x99, al` in
- * a code page of its own, started from random registers. Every IDT gate
- * (vectors 0-31, 0x80 DPL 0, 0x81 DPL 3; 0x82 present = 0) uses IST1, so
- * the exception frame always lands at the same place; the handler pushes
- * the vector (and 0 for vectors without an error code) and does `out`.
+ * a code page of its own, started from random registers. The IDT has
+ * vectors 0-31, 0x80 (DPL 0), 0x81 (DPL 3) and 0x82 (not present); the
+ * handler pushes the vector (and 0 for vectors without an error code) and
+ * does `out`. In 64-bit mode every gate uses IST1, so the frame always
+ * lands in one place; in 32-bit mode the handler stores esp at FRAMEPTR.
  * A case ends either at its own out (completed) or at a handler's
  * (exception): the harness reads the frame, CR2, the registers, and the
  * pages the case could touch, including the page-table page (A/D bits).
@@ -66,6 +70,7 @@
 #define WINDOW 0x47000u /* its PTE is what a page-table-edit case writes */
 #define STACK 0x48000u  /* user RW */
 #define FRAME 0x49000u  /* where the window's PTE points */
+#define FRAMEPTR 0x20000u /* 32-bit handlers store esp here (no IST outside 64-bit mode) */
 #define PORT 0x99       /* the end of every case */
 #define PORT_OK 0x9a    /* the other port the I/O bitmap allows */
 
@@ -94,13 +99,19 @@
 #define SEL_RODATA 0x48
 #define GDT_LIMIT 0x4f
 
+/* The paging modes: 64-bit (4-level), 32-bit protected mode with 2-level
+ * paging and 4 MiB pages (CR4.PSE), and 32-bit with PAE and NX. */
+enum { M64, M32, MPAE, NMODES };
+static const char *mname[NMODES] = { "long64", "prot32", "pae32" };
+
 /* ---- options and the two sides --------------------------------------------- */
 
 static struct {
     uint64_t seed, count;
     int rings; /* bit 0: ring 0, bit 3: ring 3 */
+    int modes; /* bit per M* */
     int verbose;
-} opt = { 1, 20000, 1 | 8, 0 };
+} opt = { 1, 20000, 1 | 8, 7, 0 };
 
 static void die(const char *fmt, ...)
 {
@@ -153,10 +164,10 @@ static uint64_t pte_initial(unsigned page)
 {
     uint64_t a = (uint64_t)page << 12, ad = PTE_A | PTE_D;
     switch (a) {
-    case PML4: case PD: case GDT: case IDT: case STUBS: case 0x20000:
+    case PD: case GDT: case IDT: case STUBS: case 0x20000:
     case TSS: case TSS + 0x1000: case TSS + 0x2000:
         return a | PTE_P | PTE_RW | ad;
-    case PT: case PDPT: case PD2: /* paging structures a case edits */
+    case PML4: case PT: case PDPT: case PD2: /* paging structures a case edits */
         return a | PTE_P | PTE_RW | PTE_US | ad;
     case CODE:
         return a | PTE_P | PTE_US | ad;
@@ -175,33 +186,60 @@ static uint64_t pte_initial(unsigned page)
     }
 }
 
-/* The tables, built once; a case rewrites what it may have changed. */
-static uint8_t image[0x22000];
+/* The tables, built once per mode; a case rewrites what it may have changed. */
+static uint8_t image[NMODES][0x22000];
 
-static void build_tables(uint8_t *ram)
+static void w32(uint8_t *ram, uint64_t at, uint32_t v)
 {
-    memset(ram, 0, sizeof image);
-    w64(ram, PML4, PDPT | 0x27);
-    w64(ram, PDPT, PD | 0x27);
-    w64(ram, PDPT + 8, PD2 | 0x27);
-    w64(ram, PD, PT | 0x27);
-    for (unsigned i = 0; i < 512; i++)
-        w64(ram, PT + 8 * i, pte_initial(i));
+    memcpy(ram + at, &v, 4);
+}
 
-    static const uint64_t gdt[] = {
+static void build_tables(uint8_t *ram, int mode)
+{
+    memset(ram, 0, sizeof image[0]);
+    if (mode == M64) {
+        w64(ram, PML4, PDPT | 0x27);
+        w64(ram, PDPT, PD | 0x27);
+        w64(ram, PDPT + 8, PD2 | 0x27);
+    } else if (mode == MPAE) {
+        w64(ram, PDPT, PD | 1); /* PAE PDPTEs: present and the address only */
+        w64(ram, PDPT + 8, PD2 | 1);
+    }
+    if (mode == M32) {
+        /* 2-level: the page directory at PML4, 4-byte entries, no NX */
+        w32(ram, PML4, PT | 0x27);
+        for (unsigned i = 0; i < 512; i++)
+            w32(ram, PT + 4 * i, (uint32_t)pte_initial(i));
+    } else {
+        w64(ram, PD, PT | 0x27);
+        for (unsigned i = 0; i < 512; i++)
+            w64(ram, PT + 8 * i, pte_initial(i));
+    }
+
+    static const uint64_t gdt64[] = {
         0, 0x00af9a000000ffffull, 0x00cf92000000ffffull, 0x00cff2000000ffffull,
         0x00affa000000ffffull, 0, 0, 0, 0x00cf72000000ffffull, 0x00cff0000000ffffull,
     };
-    memcpy(ram + GDT, gdt, sizeof gdt);
+    memcpy(ram + GDT, gdt64, sizeof gdt64);
+    if (mode != M64) {
+        w64(ram, GDT + SEL_KCODE, 0x00cf9a000000ffffull);
+        w64(ram, GDT + SEL_UCODE, 0x00cffa000000ffffull);
+    }
     uint64_t base = TSS, limit = TSS_LIMIT;
     w64(ram, GDT + SEL_TSS, (limit & 0xffff) | (base & 0xffffff) << 16 | 0x89ull << 40 |
                                 ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56);
-    w64(ram, GDT + SEL_TSS + 8, base >> 32);
+    if (mode == M64)
+        w64(ram, GDT + SEL_TSS + 8, base >> 32);
 
-    /* TSS: RSP0 and IST1 at the handler stack, an I/O bitmap that allows
-     * PORT and PORT_OK only. */
-    w64(ram, TSS + 4, IST_TOP);
-    w64(ram, TSS + 0x24, IST_TOP);
+    /* TSS: the ring-0 stack (and IST1 in 64-bit mode) at the handler
+     * stack, an I/O bitmap that allows PORT and PORT_OK only. */
+    if (mode == M64) {
+        w64(ram, TSS + 4, IST_TOP);
+        w64(ram, TSS + 0x24, IST_TOP);
+    } else {
+        w32(ram, TSS + 4, IST_TOP);
+        w32(ram, TSS + 8, SEL_KDATA);
+    }
     ram[TSS + 0x66] = 104;
     memset(ram + TSS + 104, 0xff, 8192 + 1);
     ram[TSS + 104 + PORT / 8] &= (uint8_t)~(1u << (PORT % 8));
@@ -220,16 +258,27 @@ static void build_tables(uint8_t *ram)
         else
             continue;
         uint64_t h = STUBS + 16 * v;
-        w64(ram, IDT + 16 * v, (h & 0xffff) | (uint64_t)SEL_KCODE << 16 | 1ull << 32 |
-                                   (uint64_t)attr << 40 | ((h >> 16) & 0xffff) << 48);
-        w64(ram, IDT + 16 * v + 8, h >> 32);
+        uint64_t gate = (h & 0xffff) | (uint64_t)SEL_KCODE << 16 | (uint64_t)attr << 40 |
+                        ((h >> 16) & 0xffff) << 48;
+        if (mode == M64) {
+            w64(ram, IDT + 16 * v, gate | 1ull << 32); /* IST1 */
+            w64(ram, IDT + 16 * v + 8, h >> 32);
+        } else {
+            w64(ram, IDT + 8 * v, gate);
+        }
         uint8_t *p = ram + h;
         if (!has_error_code(v))
             *p++ = 0x6a, *p++ = 0;                            /* push 0 */
         *p++ = 0x68;                                          /* push v */
         memcpy(p, &v, 4), p += 4;
+        if (mode != M64) {
+            uint32_t at = FRAMEPTR;
+            *p++ = 0x89, *p++ = 0x25;                         /* mov [FRAMEPTR], esp */
+            memcpy(p, &at, 4), p += 4;
+        }
         *p++ = 0xe6, *p++ = PORT;                             /* out PORT, al */
-        *p++ = 0xf4;                                          /* hlt */
+        if (p < ram + h + 16)
+            *p++ = 0xf4;                                      /* hlt */
     }
 }
 
@@ -247,6 +296,7 @@ struct expect {
     int check_cr2;
     uint64_t cr2;
     int check_pte;       /* this PTE's A/D after the case */
+    unsigned pte_size;   /* 4 or 8 bytes */
     uint64_t pte_at, pte_want;
     int check_sel;       /* the data segment register loaded */
     int sreg;            /* 0 ds 1 es 2 fs 3 gs 4 ss */
@@ -255,12 +305,14 @@ struct expect {
 
 struct tcase {
     uint64_t seed;
-    int ring, tmpl, form;
+    int mode, ring, tmpl, form;
     uint8_t code[32];
     unsigned len;
     vx_x86_regs regs;
     uint64_t cr0;
     uint64_t window_pte;
+    uint64_t bound_at; /* bound: where the pair goes in DATA (0: none) */
+    int32_t bound_lo, bound_hi;
     struct expect x;
 };
 
@@ -358,7 +410,13 @@ static void gen_priv(struct tcase *c, struct rng *r)
             fault(c, 13, 0);
         break;
     case 13: EMIT(c, 0x0f, 0x06); if (r3) fault(c, 13, 0); break;       /* clts */
-    case 14: EMIT(c, 0x0f, 0x01, 0xf8); if (r3) fault(c, 13, 0); break; /* swapgs */
+    case 14: /* swapgs: #UD outside 64-bit mode */
+        EMIT(c, 0x0f, 0x01, 0xf8);
+        if (c->mode != M64)
+            fault(c, 6, 0);
+        else if (r3)
+            fault(c, 13, 0);
+        break;
     case 15: /* in al, PORT_OK (the bitmap allows it) */
         EMIT(c, 0xe4, PORT_OK);
         break;
@@ -381,7 +439,13 @@ static void gen_priv(struct tcase *c, struct rng *r)
     case 21: EMIT(c, 0x0f, 0x01, 0x17); fault(c, 13, 0); break;         /* lgdt [rdi] */
     case 22: EMIT(c, 0x0f, 0x00, 0xd8); fault(c, 13, 0); break;         /* ltr ax */
     case 23: EMIT(c, 0x0f, 0x30); fault(c, 13, 0); break;               /* wrmsr */
-    case 24: EMIT(c, 0x48, 0x0f, 0x07); fault(c, 13, 0); break;         /* sysretq */
+    case 24: /* sysret: #UD outside 64-bit mode, else #GP(0) from ring 3 */
+        if (c->mode == M64)
+            EMIT(c, 0x48, 0x0f, 0x07);
+        else
+            EMIT(c, 0x0f, 0x07);
+        fault(c, c->mode == M64 ? 13 : 6, 0);
+        break;
     default: EMIT(c, 0x0f, 0x09); fault(c, 13, 0); break;               /* wbinvd */
     }
     if (!r3 && c->form >= 18) {
@@ -409,10 +473,33 @@ static void gen_int(struct tcase *c, struct rng *r)
         break;
     case 3: EMIT(c, 0xcd, 0x81); c->x.vector = 0x81; c->x.rip = CODE + 2; break; /* DPL 3 */
     case 4: EMIT(c, 0xcd, 0x82); fault(c, 11, 0x82 * 8 + 2); break;  /* gate not present */
-    case 5: EMIT(c, 0xce); fault(c, 6, 0); break;                    /* into: #UD in 64-bit */
+    case 5: /* into: #UD in 64-bit mode; elsewhere #OF (a trap) when OF is set */
+        EMIT(c, 0xce);
+        if (c->mode == M64)
+            fault(c, 6, 0);
+        else if (c->regs.rflags & 0x800)
+            c->x.vector = 4, c->x.rip = CODE + 1;
+        break;
     case 6: EMIT(c, 0x0f, 0x0b); fault(c, 6, 0); break;              /* ud2 */
     case 7: EMIT(c, 0xf0, 0x90); fault(c, 6, 0); break;              /* lock nop */
     default: EMIT(c, 0xf1); c->x.vector = 1; c->x.rip = CODE + 1; break; /* int1 */
+    }
+    if (c->mode != M64 && c->form == 6 && pick(r, 2)) {
+        /* bound eax, [edi]: #BR (a fault) outside [lo, hi] */
+        c->len = 0;
+        c->form = 9;
+        int32_t lo = (int32_t)rnd(r) >> pick(r, 31), hi = (int32_t)rnd(r) >> pick(r, 31);
+        int32_t v = pick(r, 2) ? (int32_t)rnd(r) >> pick(r, 31) : lo + (int32_t)pick(r, 3) - 1;
+        c->regs.rax = (uint32_t)v;
+        c->regs.rdi = DATA + 8 * pick(r, 500);
+        c->bound_at = c->regs.rdi;
+        c->bound_lo = lo;
+        c->bound_hi = hi;
+        EMIT(c, 0x62, 0x07);
+        if (v < lo || v > hi)
+            fault(c, 5, 0);
+        else
+            c->x.vector = -1;
     }
     c->x.err = c->x.vector == 13 || c->x.vector == 11 ? c->x.err : 0;
 }
@@ -421,10 +508,12 @@ static void gen_int(struct tcase *c, struct rng *r)
  * quotient too wide, and the signed minimum divided by -1. */
 static void gen_arith(struct tcase *c, struct rng *r)
 {
-    unsigned w = pick(r, 4), signed_ = pick(r, 2), zero = pick(r, 3) == 0;
+    unsigned w = pick(r, c->mode == M64 ? 4 : 3), signed_ = pick(r, 2), zero = pick(r, 3) == 0;
     unsigned src = 3 + pick(r, 5); /* rbx, rbp, rsi, rdi or r11; not rsp */
     if (src == 4)
-        src = 11;
+        src = c->mode == M64 ? 11 : 7;
+    if (c->mode != M64 && w == 0)
+        src = 3; /* without REX, byte registers 4-7 are ah..bh */
     c->form = (int)(w * 4 + signed_ * 2 + zero);
     uint64_t *s = gpr(&c->regs, src);
     unsigned bits = 8u << w;
@@ -451,7 +540,7 @@ static void gen_arith(struct tcase *c, struct rng *r)
     unsigned rex = 0x40 | (w == 3 ? 8u : 0) | (src >> 3);
     if (w == 1)
         c->code[c->len++] = 0x66;
-    if (rex != 0x40 || w == 0)
+    if (c->mode == M64 && (rex != 0x40 || w == 0))
         c->code[c->len++] = (uint8_t)rex;
     c->code[c->len++] = w == 0 ? 0xf6 : 0xf7;
     c->code[c->len++] = (uint8_t)(0xc0 | (signed_ ? 7u : 6u) << 3 | (src & 7));
@@ -461,8 +550,9 @@ static void gen_arith(struct tcase *c, struct rng *r)
 /* Page-fault error code of an access by this case. */
 static uint32_t pf_err(const struct tcase *c, int present, int write, int fetch, int rsvd)
 {
+    /* I/D only where NX exists (EFER.NXE: 64-bit and PAE here) */
     return (present ? 1u : 0) | (write ? 2u : 0) | (c->ring == 3 ? 4u : 0) | (rsvd ? 8u : 0) |
-           (fetch ? 16u : 0);
+           (fetch && c->mode != M32 ? 16u : 0);
 }
 
 /* Loads, stores, read-modify-writes and locked exchanges on every kind of page. */
@@ -477,7 +567,8 @@ static void gen_mem(struct tcase *c, struct rng *r)
         { 0x84, 0x85, 0x85, 0x85 }, /* test [m], r: reads only */
     };
     static const uint64_t pages[] = { DATA, ROPAGE, SUPER, NPAGE, NXPAGE, 0x800000000000ull };
-    unsigned kind = pick(r, 6), w = pick(r, 4), pg = pick(r, 6);
+    unsigned kind = pick(r, 6), w = pick(r, c->mode == M64 ? 4 : 3),
+             pg = pick(r, c->mode == M64 ? 6 : 5);
     int ac = 0;
     unsigned size = 1u << w;
     uint64_t off = (rnd(r) % (4096 / size)) * size;
@@ -490,7 +581,7 @@ static void gen_mem(struct tcase *c, struct rng *r)
     }
     unsigned base;
     do
-        base = pick(r, 16);
+        base = pick(r, c->mode == M64 ? 16 : 8);
     while (base == 4 || base == 1 || base == 0);
     int32_t disp = (int32_t)(rnd(r) % 0x2000) - 0x1000;
     uint64_t target = pages[pg] + off;
@@ -511,8 +602,11 @@ static void gen_mem(struct tcase *c, struct rng *r)
     switch (pg) {
     case 0:
         c->x.check_pte = 1;
-        c->x.pte_at = PT + 8 * (DATA >> 12);
+        c->x.pte_size = c->mode == M32 ? 4 : 8;
+        c->x.pte_at = PT + c->x.pte_size * (DATA >> 12);
         c->x.pte_want = pte_initial(DATA >> 12) | PTE_A | (write ? PTE_D : 0);
+        if (c->mode == M32)
+            c->x.pte_want = (uint32_t)c->x.pte_want;
         break;
     case 1:
         if (write) /* CR0.WP: ring 0 too */
@@ -541,7 +635,9 @@ static void gen_fetch(struct tcase *c, struct rng *r)
     static const uint64_t pages[] = { NXPAGE, SUPER, NPAGE, DATA };
     unsigned pg = pick(r, 4), reg = 3 + pick(r, 5);
     if (reg == 4)
-        reg = 10;
+        reg = c->mode == M64 ? 10 : 6;
+    if (c->mode == M32) /* no NX: only what faults without it */
+        pg = c->ring == 3 && pick(r, 2) ? 1 : 2;
     uint64_t target = pages[pg] + pick(r, 4096);
     *gpr(&c->regs, reg) = target;
     c->form = (int)pg;
@@ -561,87 +657,39 @@ static void gen_fetch(struct tcase *c, struct rng *r)
     (void)user;
 }
 
-/* Write a PTE for the window, then touch the window. */
-static void gen_ptedit(struct tcase *c, struct rng *r)
+/* Store the entry (4 or 8 bytes) at rbx, then access [rsi] with the
+ * width and direction picked; the expectation follows from the entry. In
+ * 32-bit mode with PAE an 8-byte entry is two stores, the upper half first
+ * (it is not present until the lower half lands). */
+static void emit_edit_and_access(struct tcase *c, uint64_t entry, unsigned esize, unsigned write,
+                                 unsigned w, unsigned *at)
 {
-    uint64_t bits = rnd(r);
-    uint64_t pte = FRAME | (bits & (PTE_RW | PTE_US | PTE_A | PTE_D));
-    int present = (bits >> 8) % 5 != 0, nx = (bits >> 12) & 1, rsvd = (bits >> 16) % 9 == 0;
-    if (present)
-        pte |= PTE_P;
-    if (nx)
-        pte |= PTE_NX;
-    if (rsvd)
-        pte |= PTE_RSVD;
-    if ((bits >> 20) % 3 == 0) /* bits 62:52 are ignored in 4-level paging */
-        pte |= (bits >> 24 & 0x7f) << 52;
-    unsigned write = pick(r, 2), w = pick(r, 4);
-    uint64_t off = (rnd(r) % (4096u >> w)) << w;
-    c->regs.rax = pte;
-    c->regs.rbx = PT + 8 * (WINDOW >> 12);
-    c->regs.rsi = WINDOW + off;
-    EMIT(c, 0x48, 0x89, 0x03); /* mov [rbx], rax */
-    unsigned at = c->len;
-    emit_mem(c, w == 1, w == 3, (const uint8_t[]){ w ? (write ? 0x89 : 0x8b) : (write ? 0x88 : 0x8a) },
-             1, 1, 6 /* rsi */, 0);
-    c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
-                    (rsvd ? 8 : 0) | (write ? 16 : 0));
-    int user = c->ring == 3;
-    int ok = present && !rsvd && (!user || (pte & PTE_US)) && (!write || (pte & PTE_RW));
-    /* The window's PTE: what the guest wrote, plus A (and D for a write)
-     * once the access went through. */
-    c->x.check_pte = 1;
-    c->x.pte_at = PT + 8 * (WINDOW >> 12);
-    c->x.pte_want = pte | (ok ? PTE_A | (write ? PTE_D : 0) : 0);
-    if (ok) {
-        c->x.vector = -1;
-        return;
+    if (esize == 8 && c->mode == M64) {
+        c->regs.rax = entry;
+        EMIT(c, 0x48, 0x89, 0x03); /* mov [rbx], rax */
+    } else {
+        c->regs.rax = (uint32_t)entry;
+        if (esize == 8) {
+            c->regs.rdx = entry >> 32;
+            EMIT(c, 0x89, 0x53, 0x04); /* mov [ebx + 4], edx */
+        }
+        EMIT(c, 0x89, 0x03); /* mov [ebx], eax */
     }
-    c->x.vector = 14;
-    c->x.err = pf_err(c, present, (int)write, 0, present && rsvd);
-    c->x.rip = CODE + at;
-    c->x.check_cr2 = 1;
-    c->x.cr2 = WINDOW + off;
-    if (!present || rsvd)
-        c->x.pte_want = pte; /* A is only set on a successful walk; nothing to set here */
-    else
-        c->x.check_pte = 0; /* whether A is set on a protection fault is the CPU's choice */
+    *at = c->len;
+    uint8_t op = w ? (write ? 0x89 : 0x8b) : (write ? 0x88 : 0x8a);
+    emit_mem(c, w == 1, w == 3, &op, 1, 1, 6 /* rsi */, 0);
 }
 
-/* Write a 2 MiB PDE (in PD2) or a 1 GiB PDPTE (PDPT[2]) mapping guest-
- * physical 0, then touch the DATA page through it. Bits 20:13 (2 MiB) and
- * 29:13 (1 GiB) of a large-page entry are reserved (bit 12 is PAT). */
-static void gen_large(struct tcase *c, struct rng *r)
+/* What an access through a freshly written entry does. */
+static void expect_edit(struct tcase *c, uint64_t entry, unsigned esize, int present, int rsvd,
+                        unsigned write, unsigned at, uint64_t lin)
 {
-    uint64_t bits = rnd(r);
-    int huge = pick(r, 3) == 0;
-    uint64_t pte = 0x80 /* PS */ | (bits & (PTE_RW | PTE_US | PTE_A | PTE_D));
-    int present = (bits >> 8) % 5 != 0, rsvd = (bits >> 16) % 7 == 0;
-    if (present)
-        pte |= PTE_P;
-    if ((bits >> 12) & 1)
-        pte |= PTE_NX;
-    if (rsvd)
-        pte |= 1ull << (13 + pick(r, huge ? 17 : 8));
-    if ((bits >> 20) % 3 == 0)
-        pte |= (bits >> 24 & 0x7f) << 52; /* ignored */
-    unsigned slot = pick(r, 512), write = pick(r, 2), w = pick(r, 4);
-    uint64_t off = DATA + ((rnd(r) % (4096u >> w)) << w);
-    uint64_t lin = huge ? HUGE_BASE + off : LARGE_BASE + ((uint64_t)slot << 21) + off;
-    c->regs.rax = pte;
-    c->regs.rbx = huge ? PDPT + 16 : PD2 + 8 * slot;
-    c->regs.rsi = lin;
-    EMIT(c, 0x48, 0x89, 0x03); /* mov [rbx], rax */
-    unsigned at = c->len;
-    emit_mem(c, w == 1, w == 3, (const uint8_t[]){ w ? (write ? 0x89 : 0x8b) : (write ? 0x88 : 0x8a) },
-             1, 1, 6 /* rsi */, 0);
-    c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
-                    (rsvd ? 8 : 0) | (write ? 16 : 0) | (huge ? 32 : 0));
     int user = c->ring == 3;
-    int ok = present && !rsvd && (!user || (pte & PTE_US)) && (!write || (pte & PTE_RW));
+    int ok = present && !rsvd && (!user || (entry & PTE_US)) && (!write || (entry & PTE_RW));
     c->x.check_pte = 1;
     c->x.pte_at = c->regs.rbx;
-    c->x.pte_want = pte | (ok ? PTE_A | (write ? PTE_D : 0) : 0);
+    c->x.pte_size = esize;
+    c->x.pte_want = entry | (ok ? PTE_A | (write ? PTE_D : 0) : 0);
     if (ok) {
         c->x.vector = -1;
         return;
@@ -652,7 +700,84 @@ static void gen_large(struct tcase *c, struct rng *r)
     c->x.check_cr2 = 1;
     c->x.cr2 = lin;
     if (present && !rsvd)
-        c->x.check_pte = 0; /* A on a protection fault: the CPU's choice */
+        c->x.check_pte = 0; /* whether A is set on a protection fault is the CPU's choice */
+}
+
+/* Write a PTE for the window, then touch the window. Bits 62:52 are
+ * ignored in 4-level paging and reserved with PAE; 32-bit entries have
+ * neither NX nor reserved bits. */
+static void gen_ptedit(struct tcase *c, struct rng *r)
+{
+    uint64_t bits = rnd(r);
+    unsigned esize = c->mode == M32 ? 4 : 8;
+    uint64_t pte = FRAME | (bits & (PTE_RW | PTE_US | PTE_A | PTE_D));
+    int present = (bits >> 8) % 5 != 0, rsvd = 0;
+    if (present)
+        pte |= PTE_P;
+    if (esize == 8) {
+        if ((bits >> 12) & 1)
+            pte |= PTE_NX;
+        if ((bits >> 16) % 9 == 0)
+            pte |= PTE_RSVD, rsvd = 1;
+        if ((bits >> 20) % 3 == 0) {
+            pte |= (bits >> 24 & 0x7f) << 52;
+            rsvd |= c->mode == MPAE && (bits >> 24 & 0x7f);
+        }
+    }
+    unsigned write = pick(r, 2), w = pick(r, c->mode == M64 ? 4 : 3);
+    uint64_t off = (rnd(r) % (4096u >> w)) << w;
+    c->regs.rbx = PT + esize * (WINDOW >> 12);
+    c->regs.rsi = WINDOW + off;
+    unsigned at;
+    emit_edit_and_access(c, pte, esize, write, w, &at);
+    c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
+                    (rsvd ? 8 : 0) | (write ? 16 : 0));
+    expect_edit(c, pte, esize, present, rsvd, write, at, WINDOW + off);
+}
+
+/* Write a large-page entry mapping guest-physical 0, then touch the DATA
+ * page through it: a 2 MiB PDE (PD2; 64-bit and PAE), a 1 GiB PDPTE
+ * (PDPT[2]; 64-bit) or a 4 MiB PDE (the 32-bit page directory, CR4.PSE).
+ * Reserved: bits 20:13 of a 2 MiB entry and 29:13 of a 1 GiB one (bit 12
+ * is PAT), bit 21 of a 4 MiB one (PSE-36 stops at 40 address bits). */
+static void gen_large(struct tcase *c, struct rng *r)
+{
+    uint64_t bits = rnd(r);
+    int huge = c->mode == M64 && pick(r, 3) == 0;
+    unsigned esize = c->mode == M32 ? 4 : 8;
+    uint64_t pte = 0x80 /* PS */ | (bits & (PTE_RW | PTE_US | PTE_A | PTE_D));
+    int present = (bits >> 8) % 5 != 0, rsvd = (bits >> 16) % 7 == 0;
+    if (present)
+        pte |= PTE_P;
+    if (rsvd)
+        pte |= c->mode == M32 ? 1ull << 21 : 1ull << (13 + pick(r, huge ? 17 : 8));
+    if (esize == 8) {
+        if ((bits >> 12) & 1)
+            pte |= PTE_NX;
+        if ((bits >> 20) % 3 == 0) {
+            pte |= (bits >> 24 & 0x7f) << 52;
+            rsvd |= c->mode == MPAE && (bits >> 24 & 0x7f);
+        }
+    }
+    unsigned slot = pick(r, 512), write = pick(r, 2), w = pick(r, c->mode == M64 ? 4 : 3);
+    uint64_t off = DATA + ((rnd(r) % (4096u >> w)) << w), lin;
+    if (c->mode == M32) {
+        slot = 1 + pick(r, 1023);
+        lin = ((uint64_t)slot << 22) + off;
+        c->regs.rbx = PML4 + 4 * slot;
+    } else if (huge) {
+        lin = HUGE_BASE + off;
+        c->regs.rbx = PDPT + 16;
+    } else {
+        lin = LARGE_BASE + ((uint64_t)slot << 21) + off;
+        c->regs.rbx = PD2 + 8 * slot;
+    }
+    c->regs.rsi = lin;
+    unsigned at;
+    emit_edit_and_access(c, pte, esize, write, w, &at);
+    c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
+                    (rsvd ? 8 : 0) | (write ? 16 : 0) | (huge ? 32 : 0));
+    expect_edit(c, pte, esize, present, rsvd, write, at, lin);
 }
 
 /* mov Sreg, ax with every kind of selector. */
@@ -674,7 +799,8 @@ static void gen_seg(struct tcase *c, struct rng *r)
     c->x.sreg = (int)sreg;
     c->x.sel = sel;
     if ((sel & ~3u) == 0) {
-        if (sreg == 4 && (cpl == 3 || rpl != cpl))
+        /* SS may be null only in 64-bit mode, below ring 3, RPL = CPL */
+        if (sreg == 4 && (c->mode != M64 || cpl == 3 || rpl != cpl))
             fault(c, 13, 0);
     } else if ((sel & 4) || index + 7 > GDT_LIMIT) {
         fault(c, 13, sel & 0xfffc);
@@ -700,15 +826,16 @@ static void gen_seg(struct tcase *c, struct rng *r)
         c->x.check_sel = 0;
 }
 
-static void generate(struct tcase *c, uint64_t seed, int ring)
+static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
 {
     struct rng r = { seed };
     memset(c, 0, sizeof *c);
     c->seed = seed;
+    c->mode = mode;
     c->ring = ring;
     c->x.vector = -1;
     for (unsigned i = 0; i < 16; i++)
-        *gpr(&c->regs, i) = rnd(&r);
+        *gpr(&c->regs, i) = mode == M64 ? rnd(&r) : (uint32_t)rnd(&r);
     c->regs.rsp = STACK + 0xff0;
     unsigned iopl = ring == 3 ? pick(&r, 4) : 0;
     c->regs.rflags = 0x2 | (uint64_t)iopl << 12 | (rnd(&r) & 0x8d5); /* arithmetic flags, DF */
@@ -736,11 +863,11 @@ struct outcome {
     uint64_t frame[7]; /* vector, error code, rip, cs, rflags, rsp, ss */
     vx_x86_regs regs;
     vx_x86_sregs sregs;
-    uint8_t pages[8][4096]; /* DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2 */
+    uint8_t pages[9][4096]; /* DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2, PML4 */
 };
 
-#define NWATCHED 8
-static const uint64_t watched[NWATCHED] = { DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2 };
+#define NWATCHED 9
+static const uint64_t watched[NWATCHED] = { DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2, PML4 };
 
 
 static void put(struct side *s, uint64_t gpa, const void *p, size_t len)
@@ -753,14 +880,19 @@ static void put(struct side *s, uint64_t gpa, const void *p, size_t len)
 static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
 {
     uint8_t *ram = s->ram;
-    put(s, PML4, image + PML4, STUBS + 0x1000 - PML4); /* paging, GDT, IDT, handlers */
-    put(s, TSS, image + TSS, 0x3000);
+    const uint8_t *img = image[c->mode];
+    put(s, PML4, img + PML4, STUBS + 0x1000 - PML4); /* paging, GDT, IDT, handlers */
+    put(s, TSS, img + TSS, 0x3000);
     static uint8_t page[4096];
     struct rng r = { mix(c->seed ^ 0x5eed) };
     for (unsigned p = 0; p < 5; p++) { /* the data pages; paging structures come from the image */
         for (unsigned k = 0; k < 4096; k += 8) {
             uint64_t v = rnd(&r);
             memcpy(page + k, &v, 8);
+        }
+        if (watched[p] == DATA && c->bound_at) {
+            memcpy(page + (c->bound_at - DATA), &c->bound_lo, 4);
+            memcpy(page + (c->bound_at - DATA) + 4, &c->bound_hi, 4);
         }
         put(s, watched[p], page, 4096);
     }
@@ -772,6 +904,8 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     memset(&sr, 0, sizeof sr);
     vx_x86_segment code = { 0, 0xffffffff, SEL_KCODE, 0xb, 1, 0, 0, 1, 1, 1, 0 };
     vx_x86_segment data = { 0, 0xffffffff, SEL_KDATA, 0x3, 1, 0, 1, 1, 0, 1, 0 };
+    if (c->mode != M64)
+        code.l = 0, code.db = 1;
     if (c->ring == 3) {
         code.selector = SEL_UCODE | 3, code.dpl = 3;
         data.selector = SEL_UDATA | 3, data.dpl = 3;
@@ -781,11 +915,14 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     sr.tr = (vx_x86_segment){ TSS, TSS_LIMIT, SEL_TSS, 0xb, 1, 0, 0, 0, 0, 0, 0 };
     sr.ldt = (vx_x86_segment){ 0, 0, 0, 0x2, 0, 0, 0, 0, 0, 0, 0 };
     sr.gdt = (vx_x86_dtable){ GDT, GDT_LIMIT };
-    sr.idt = (vx_x86_dtable){ IDT, 256 * 16 - 1 };
+    sr.idt = (vx_x86_dtable){ IDT, c->mode == M64 ? 256 * 16 - 1 : 256 * 8 - 1 };
     sr.cr0 = c->cr0;
-    sr.cr3 = PML4;
-    sr.cr4 = 0x20 | 0x200 | 0x400; /* PAE, OSFXSR, OSXMMEXCPT */
-    sr.efer = 0x100 | 0x400 | 0x800 | 0x1; /* LME, LMA, NXE, SCE */
+    static const uint64_t cr3[NMODES] = { PML4, PML4, PDPT };
+    static const uint64_t cr4[NMODES] = { 0x20, 0x10, 0x20 }; /* PAE; PSE; PAE */
+    static const uint64_t efer[NMODES] = { 0x100 | 0x400 | 0x800 | 0x1, 0, 0x800 };
+    sr.cr3 = cr3[c->mode];
+    sr.cr4 = cr4[c->mode] | 0x200 | 0x400; /* OSFXSR, OSXMMEXCPT */
+    sr.efer = efer[c->mode]; /* 64-bit: LME, LMA, NXE, SCE; PAE: NXE */
     sr.apic_base = 0xfee00900;
     vx_x86_regs regs = c->regs;
     regs.rip = CODE;
@@ -813,8 +950,19 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     } else if ((o->sregs.cs.selector & 3) == 0 && o->regs.rip >= STUBS &&
                o->regs.rip < STUBS + 256 * 16) {
         o->kind = 1;
-        for (unsigned k = 0; k < 7; k++)
-            o->frame[k] = r64(ram, IST_TOP - 56 + 8 * k);
+        if (c->mode == M64) {
+            for (unsigned k = 0; k < 7; k++)
+                o->frame[k] = r64(ram, IST_TOP - 56 + 8 * k);
+        } else {
+            /* vector, error, eip, cs, eflags, and esp, ss after a ring change */
+            uint32_t at, w;
+            memcpy(&at, ram + FRAMEPTR, 4);
+            unsigned words = c->ring == 3 ? 7 : 5;
+            for (unsigned k = 0; k < words && at >= FRAMEPTR && at + 4 * k + 4 <= RAM; k++) {
+                memcpy(&w, ram + at + 4 * k, 4);
+                o->frame[k] = w;
+            }
+        }
     } else if (o->regs.rip == CODE + c->len) {
         o->kind = 0;
     } else {
@@ -878,6 +1026,8 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
         if (p == NWATCHED)
             die("case %" PRIu64 ": PTE 0x%" PRIx64 " outside the watched pages", c->seed, x->pte_at);
         uint64_t got = r64(o->pages[p], x->pte_at & 0xfff);
+        if (x->pte_size == 4)
+            got = (uint32_t)got;
         if (got != x->pte_want) {
             snprintf(buf, len, "PTE at 0x%" PRIx64 " is 0x%" PRIx64 ", want 0x%" PRIx64,
                      x->pte_at, got, x->pte_want);
@@ -894,9 +1044,11 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
 
 /* tcg against kvm: NULL if they agree. RF in a pushed rflags and the
  * host-visible IF/IOPL are left out (kvm_pvm shows the host's). */
-static const char *compare(const struct outcome *a, const struct outcome *b, char *buf,
-                           size_t len)
+static const char *compare(const struct tcase *c, const struct outcome *a,
+                           const struct outcome *b, char *buf, size_t len)
 {
+    /* outside 64-bit mode only the low halves exist for the guest */
+    uint64_t gm = c->mode == M64 ? ~0ull : 0xffffffffull;
     if (a->kind != b->kind) {
         snprintf(buf, len, "outcome %d vs %d", a->kind, b->kind);
         return buf;
@@ -906,7 +1058,7 @@ static const char *compare(const struct outcome *a, const struct outcome *b, cha
                                      "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
                                      "rflags" };
     for (unsigned k = 0; k < 17; k++)
-        if (ra[k] != rb[k]) {
+        if ((ra[k] & gm) != (rb[k] & gm)) {
             snprintf(buf, len, "%s 0x%" PRIx64 " vs 0x%" PRIx64, names[k], ra[k], rb[k]);
             return buf;
         }
@@ -963,8 +1115,10 @@ static void print_case(const struct tcase *c, const struct outcome *o, const cha
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static uint64_t ran[2][T_COUNT], formseen[2][T_COUNT][FORMS];
-static uint64_t kvm_compared, kvm_disagrees[2][T_COUNT][FORMS], failed[2][T_COUNT][FORMS];
+/* Per mode and ring (index mode * 2 + (ring == 3)). */
+#define SLOTS (NMODES * 2)
+static uint64_t ran[SLOTS][T_COUNT], formseen[SLOTS][T_COUNT][FORMS];
+static uint64_t kvm_compared, kvm_disagrees[SLOTS][T_COUNT][FORMS], failed[SLOTS][T_COUNT][FORMS];
 
 int main(int argc, char **argv)
 {
@@ -979,10 +1133,21 @@ int main(int argc, char **argv)
             opt.rings = !strcmp(v, "0") ? 1 : !strcmp(v, "3") ? 8 : !strcmp(v, "all") ? 9 : -1;
             if (opt.rings < 0)
                 die("--ring 0, 3 or all");
+        } else if (!strcmp(a, "--mode") && i + 1 < argc) {
+            const char *v = argv[++i];
+            opt.modes = 0;
+            for (int m = 0; m < NMODES; m++)
+                if (!strcmp(v, mname[m]))
+                    opt.modes = 1 << m;
+            if (!strcmp(v, "all"))
+                opt.modes = (1 << NMODES) - 1;
+            if (!opt.modes)
+                die("--mode long64, prot32, pae32 or all");
         } else if (!strcmp(a, "-v"))
             opt.verbose = 1;
         else {
-            fprintf(stderr, "usage: difftest-sys [--seed S] [--count N] [--ring 0|3|all] [-v]\n");
+            fprintf(stderr, "usage: difftest-sys [--seed S] [--count N] [--ring 0|3|all] "
+                    "[--mode long64|prot32|pae32|all] [-v]\n");
             return 99;
         }
     }
@@ -991,7 +1156,8 @@ int main(int argc, char **argv)
         return 77;
     }
     struct side tcg, kvm;
-    build_tables(image);
+    for (int m = 0; m < NMODES; m++)
+        build_tables(image[m], m);
     side_open(&tcg, VX_ACCEL_TCG, "tcg");
     int have_kvm = vx_accel_available(VX_ACCEL_KVM);
     if (have_kvm)
@@ -1000,6 +1166,10 @@ int main(int argc, char **argv)
         printf("difftest-sys: kvm: not available (%s): tcg is checked against the SDM's "
                "expected results only\n", vx_last_error());
 
+    int modes[NMODES], nmodes = 0;
+    for (int m = 0; m < NMODES; m++)
+        if (opt.modes & (1 << m))
+            modes[nmodes++] = m;
     static struct tcase c;
     static struct outcome ot, ok;
     char buf[300];
@@ -1008,15 +1178,16 @@ int main(int argc, char **argv)
     int failures = 0, classes = 0;
     for (uint64_t n = 0; n < opt.count && classes < 20; n++) {
         int ring = opt.rings == 9 ? (n & 1 ? 3 : 0) : opt.rings == 1 ? 0 : 3;
-        int ri = ring == 3;
-        generate(&c, mix(opt.seed * 0x10001ull + n), ring);
-        ran[ri][c.tmpl]++;
-        formseen[ri][c.tmpl][c.form % FORMS]++;
+        int mode = modes[(n >> (opt.rings == 9)) % (unsigned)nmodes];
+        int si = mode * 2 + (ring == 3);
+        generate(&c, mix(opt.seed * 0x10001ull + n), mode, ring);
+        ran[si][c.tmpl]++;
+        formseen[si][c.tmpl][c.form % FORMS]++;
         run_case(&tcg, &c, &ot);
         const char *why = check_expect(&c, &ot, buf, sizeof buf);
         if (why) {
             failures++;
-            if (!failed[ri][c.tmpl][c.form % FORMS]++) {
+            if (!failed[si][c.tmpl][c.form % FORMS]++) {
                 classes++;
                 printf("FAIL: tcg against the expected result: %s\n", why);
                 print_case(&c, &ot, "tcg");
@@ -1029,7 +1200,7 @@ int main(int argc, char **argv)
         if (check_expect(&c, &ok, buf, sizeof buf)) {
             /* kvm (or its emulator) disagrees with the SDM here: say so
              * once per form, do not compare */
-            if (!kvm_disagrees[ri][c.tmpl][c.form % FORMS]++ || opt.verbose) {
+            if (!kvm_disagrees[si][c.tmpl][c.form % FORMS]++ || opt.verbose) {
                 printf("note: kvm disagrees with the expected result (form not compared): %s\n",
                        buf);
                 print_case(&c, &ok, "kvm");
@@ -1037,9 +1208,9 @@ int main(int argc, char **argv)
             continue;
         }
         kvm_compared++;
-        if ((why = compare(&ot, &ok, buf, sizeof buf))) {
+        if ((why = compare(&c, &ot, &ok, buf, sizeof buf))) {
             failures++;
-            if (!failed[ri][c.tmpl][c.form % FORMS]++) {
+            if (!failed[si][c.tmpl][c.form % FORMS]++) {
                 classes++;
                 printf("FAIL: tcg and kvm differ: %s\n", why);
                 print_case(&c, &ot, "tcg");
@@ -1047,15 +1218,18 @@ int main(int argc, char **argv)
             }
         }
     }
-    for (int ri = 0; ri < 2; ri++) {
-        if (!(opt.rings & (ri ? 8 : 1)))
+    for (int si = 0; si < SLOTS; si++) {
+        uint64_t total = 0;
+        for (int t = 0; t < T_COUNT; t++)
+            total += ran[si][t];
+        if (!total)
             continue;
-        printf("difftest-sys: ring %d:", ri ? 3 : 0);
+        printf("difftest-sys: %s ring %d:", mname[si / 2], si & 1 ? 3 : 0);
         for (int t = 0; t < T_COUNT; t++) {
             unsigned forms = 0;
             for (int f = 0; f < FORMS; f++)
-                forms += formseen[ri][t][f] != 0;
-            printf(" %s %" PRIu64 " (%u forms)", tname[t], ran[ri][t], forms);
+                forms += formseen[si][t][f] != 0;
+            printf(" %s %" PRIu64 " (%u forms)", tname[t], ran[si][t], forms);
         }
         printf("\n");
     }

@@ -128,7 +128,7 @@ bool vx_x86_walk(struct vx_addrspace *as, const struct vx_x86_paging *p, uint64_
         bool pae_pdpte = levels == 3 && level == 3;
         if (pae_pdpte) {
             /* PAE PDPTEs have no RW/US/XD: only P and the address. */
-            if (entry & (~PHYS_MASK | 0x1e6ull)) {
+            if (entry & ((~PHYS_MASK & ~0xfffull) | 0x1e6ull)) {
                 *pf_error = err_base | VX_PF_P | VX_PF_RSVD;
                 return false;
             }
@@ -147,7 +147,12 @@ bool vx_x86_walk(struct vx_addrspace *as, const struct vx_x86_paging *p, uint64_
         bool leaf = level == 1;
         if (!leaf && !pae_pdpte && (entry & PTE_PS)) {
             if (esize == 4 && (p->cr4 & CR4_PSE) && level == 2) {
-                /* 4 MiB page; PSE-36 puts address bits 39:32 in 20:13. */
+                /* 4 MiB page; PSE-36 puts address bits 39:32 in 20:13
+                 * and leaves bit 21 reserved. */
+                if (entry & (1u << 21)) {
+                    *pf_error = err_base | VX_PF_P | VX_PF_RSVD;
+                    return false;
+                }
                 page_size = 4ull << 20;
                 gpa = (entry & 0xffc00000ull) | ((entry & 0x1fe000ull) << 19);
                 leaf = true;
