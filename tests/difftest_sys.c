@@ -56,6 +56,10 @@
 #define IDT 0x6000u
 #define PD2 0x7000u   /* the page directory of 1 GiB .. 2 GiB: large-page edits */
 #define STUBS 0x8000u /* 16 bytes per vector */
+#define SYSCALL_STUB (STUBS + 16 * 0xff) /* LSTAR: out, hlt */
+#define SYSCALL_VECTOR 0x100              /* how a case that reached it is reported */
+#define STAR_VALUE ((uint64_t)SEL_KCODE << 32)
+#define FMASK_VALUE 0x47700ull            /* TF DF IF IOPL NT AC */
 #define LARGE_BASE 0x40000000ull /* PDPT[1] -> PD2: 2 MiB pages */
 #define HUGE_BASE 0x80000000ull  /* PDPT[2]: a 1 GiB page */
 #define TSS 0x10000u
@@ -280,13 +284,18 @@ static void build_tables(uint8_t *ram, int mode)
         if (p < ram + h + 16)
             *p++ = 0xf4;                                      /* hlt */
     }
+    if (mode == M64) {
+        uint8_t *p = ram + SYSCALL_STUB;
+        *p++ = 0xe6, *p++ = PORT, *p++ = 0xf4;
+    }
 }
 
 /* ---- cases -------------------------------------------------------------------- */
 
-enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_COUNT };
+enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_STRING, T_SYSCALL,
+       T_COUNT };
 static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "large",
-                                      "seg" };
+                                      "seg", "string", "syscall" };
 #define FORMS 128
 
 struct expect {
@@ -301,6 +310,10 @@ struct expect {
     int check_sel;       /* the data segment register loaded */
     int sreg;            /* 0 ds 1 es 2 fs 3 gs 4 ss */
     uint16_t sel;
+    unsigned nregs;      /* general registers with known final values */
+    unsigned reg[4];
+    uint64_t val[4];
+    uint64_t flag_mask, flag_val; /* rflags bits with known final values */
 };
 
 struct tcase {
@@ -780,6 +793,93 @@ static void gen_large(struct tcase *c, struct rng *r)
     expect_edit(c, pte, esize, present, rsvd, write, at, lin);
 }
 
+static void expect_reg(struct tcase *c, unsigned reg, uint64_t v)
+{
+    c->x.reg[c->x.nregs] = reg;
+    c->x.val[c->x.nregs++] = v;
+}
+
+/* rep stos/movs/lods whose destination runs forward into the read-only
+ * page after DATA, or whose source runs backward into the not-present
+ * page below NXPAGE: the iterations before the faulting element are done
+ * (memory, rCX, rSI, rDI) and the fault points at the instruction. A zero
+ * count does nothing at all. */
+static void gen_string(struct tcase *c, struct rng *r)
+{
+    unsigned w = pick(r, c->mode == M64 ? 4 : 3), size = 1u << w, op = pick(r, 3); /* stos movs lods */
+    int src_fault = op != 0 && pick(r, 2);
+    unsigned done = pick(r, 9), extra = pick(r, 5);
+    if (op == 2)
+        src_fault = 1;
+    if (!extra && !done)
+        extra = pick(r, 2);
+    uint64_t count = done + extra, rsi = 0, rdi = 0, fault_at = 0;
+    int dfl = src_fault; /* backward through the source; forward through the destination */
+    if (src_fault) {
+        rsi = NXPAGE + (uint64_t)(done ? done - 1 : 0) * size;
+        /* with done = 0 the first element already faults */
+        if (!done)
+            rsi = NXPAGE - size;
+        rdi = DATA + 0x800;
+        fault_at = NXPAGE - size;
+        if (!done)
+            fault_at = rsi;
+    } else {
+        rdi = ROPAGE - (uint64_t)done * size;
+        rsi = DATA + 0x100;
+        fault_at = ROPAGE;
+    }
+    uint64_t m = c->mode == M64 ? ~0ull : 0xffffffffull;
+    c->regs.rcx = (c->regs.rcx & ~m) | count;
+    c->regs.rsi = (c->regs.rsi & ~m) | rsi;
+    c->regs.rdi = (c->regs.rdi & ~m) | rdi;
+    c->regs.rflags = (c->regs.rflags & ~0x400ull) | (dfl ? 0x400 : 0);
+    if (size == 2)
+        c->code[c->len++] = 0x66;
+    c->code[c->len++] = 0xf3; /* rep */
+    if (size == 8)
+        c->code[c->len++] = 0x48;
+    static const uint8_t opc[3] = { 0xaa, 0xa4, 0xac };
+    c->code[c->len++] = (uint8_t)(opc[op] + (size > 1));
+    c->form = (int)(op * 8 + w * 2 + src_fault);
+    /* how far each pointer moved, and the fault */
+    int64_t step = dfl ? -(int64_t)size : (int64_t)size;
+    uint64_t n = extra ? done : count; /* iterations that complete */
+    expect_reg(c, 1, count - n);
+    if (op != 0)
+        expect_reg(c, 6, (rsi + (uint64_t)step * n) & m);
+    if (op != 2)
+        expect_reg(c, 7, (rdi + (uint64_t)step * n) & m);
+    if (!extra) {
+        c->x.vector = -1;
+        return;
+    }
+    fault(c, 14, pf_err(c, !src_fault, !src_fault, 0, 0));
+    c->x.check_cr2 = 1;
+    c->x.cr2 = fault_at;
+}
+
+/* syscall from ring 3 (or ring 0) into the 64-bit handler at LSTAR: rcx
+ * gets the return rip, r11 rflags, rflags loses FMASK's bits, CS and SS
+ * come from STAR[47:32]. Outside 64-bit mode (EFER.LMA = 0, which the
+ * 32-bit cases have) SCE is clear too: #UD. */
+static void gen_syscall(struct tcase *c, struct rng *r)
+{
+    (void)r;
+    EMIT(c, 0x0f, 0x05);
+    c->form = 0;
+    if (c->mode != M64) {
+        fault(c, 6, 0);
+        return;
+    }
+    c->x.vector = SYSCALL_VECTOR;
+    c->x.rip = CODE + 2;
+    expect_reg(c, 1, CODE + 2);
+    expect_reg(c, 11, c->regs.rflags);
+    c->x.flag_mask = 0x3f7fd5; /* every defined bit but RF */
+    c->x.flag_val = c->regs.rflags & ~FMASK_VALUE & c->x.flag_mask;
+}
+
 /* mov Sreg, ax with every kind of selector. */
 static void gen_seg(struct tcase *c, struct rng *r)
 {
@@ -849,6 +949,8 @@ static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
     case T_FETCH: gen_fetch(c, &r); break;
     case T_PTEDIT: gen_ptedit(c, &r); break;
     case T_LARGE: gen_large(c, &r); break;
+    case T_STRING: gen_string(c, &r); break;
+    case T_SYSCALL: gen_syscall(c, &r); break;
     default: gen_seg(c, &r); break;
     }
     c->code[c->len++] = 0xe6;
@@ -926,7 +1028,10 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     sr.apic_base = 0xfee00900;
     vx_x86_regs regs = c->regs;
     regs.rip = CODE;
-    if (vx_vcpu_set_sregs(s->v, &sr) || vx_vcpu_set_regs(s->v, &regs))
+    if (vx_vcpu_set_sregs(s->v, &sr) || vx_vcpu_set_regs(s->v, &regs) ||
+        (c->mode == M64 && (vx_vcpu_set_msr(s->v, 0xc0000081, STAR_VALUE) ||
+                            vx_vcpu_set_msr(s->v, 0xc0000082, SYSCALL_STUB) ||
+                            vx_vcpu_set_msr(s->v, 0xc0000084, FMASK_VALUE))))
         die("%s: setting up case %" PRIu64 ": %s", s->name, c->seed, vx_last_error());
 
     memset(o, 0, sizeof *o);
@@ -947,6 +1052,14 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
         o->kind = 2;
         snprintf(o->what, sizeof o->what, "exit %d (%s)", (int)e.reason,
                  e.reason == VX_EXIT_IO ? "another port" : vx_last_error());
+    } else if (c->mode == M64 && o->regs.rip >= SYSCALL_STUB && o->regs.rip < SYSCALL_STUB + 16) {
+        /* syscall has no frame: report what it leaves where a frame would be */
+        o->kind = 1;
+        o->frame[0] = SYSCALL_VECTOR;
+        o->frame[2] = o->regs.rcx;
+        o->frame[3] = o->sregs.cs.selector;
+        o->frame[4] = o->regs.r11;
+        o->frame[6] = o->sregs.ss.selector;
     } else if ((o->sregs.cs.selector & 3) == 0 && o->regs.rip >= STUBS &&
                o->regs.rip < STUBS + 256 * 16) {
         o->kind = 1;
@@ -1009,7 +1122,8 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
                      o->frame[0], o->frame[1], o->frame[2]);
             return buf;
         }
-        uint64_t want_cs = c->ring == 3 ? (SEL_UCODE | 3) : SEL_KCODE;
+        uint64_t want_cs = c->ring == 3 && x->vector != SYSCALL_VECTOR ? (SEL_UCODE | 3)
+                                                                        : SEL_KCODE;
         if (o->frame[3] != want_cs) {
             snprintf(buf, len, "frame cs 0x%" PRIx64 ", want 0x%" PRIx64, o->frame[3], want_cs);
             return buf;
@@ -1033,6 +1147,20 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
                      x->pte_at, got, x->pte_want);
             return buf;
         }
+    }
+    uint64_t gm = c->mode == M64 ? ~0ull : 0xffffffffull;
+    for (unsigned k = 0; k < x->nregs; k++) {
+        uint64_t got = *gpr((vx_x86_regs *)&o->regs, x->reg[k]) & gm;
+        if (got != (x->val[k] & gm)) {
+            snprintf(buf, len, "register %u = 0x%" PRIx64 ", want 0x%" PRIx64, x->reg[k], got,
+                     x->val[k] & gm);
+            return buf;
+        }
+    }
+    if ((o->regs.rflags & x->flag_mask) != x->flag_val) {
+        snprintf(buf, len, "rflags 0x%" PRIx64 ", want 0x%" PRIx64 " in 0x%" PRIx64,
+                 o->regs.rflags, x->flag_val, x->flag_mask);
+        return buf;
     }
     if (x->check_sel && sreg_sel(&o->sregs, x->sreg) != x->sel) {
         snprintf(buf, len, "%s = 0x%x, want 0x%x", sreg_name[x->sreg],
