@@ -293,9 +293,9 @@ static void build_tables(uint8_t *ram, int mode)
 /* ---- cases -------------------------------------------------------------------- */
 
 enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_STRING, T_SYSCALL,
-       T_COUNT };
+       T_CRMSR, T_COUNT };
 static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "large",
-                                      "seg", "string", "syscall" };
+                                      "seg", "string", "syscall", "crmsr" };
 #define FORMS 128
 
 struct expect {
@@ -880,6 +880,64 @@ static void gen_syscall(struct tcase *c, struct rng *r)
     c->x.flag_val = c->regs.rflags & ~FMASK_VALUE & c->x.flag_mask;
 }
 
+/* What control-register and MSR writes refuse (#GP(0)), and CR0.WP. From
+ * ring 3 each form faults at its first (privileged) instruction. */
+static void gen_crmsr(struct tcase *c, struct rng *r)
+{
+    static const uint64_t efer[NMODES] = { 0xd01, 0, 0x800 };
+    int m64 = c->mode == M64;
+    c->form = (int)pick(r, 8);
+    if (!m64 && (c->form == 2 || c->form == 3 || c->form == 4))
+        c->form = 0;
+    switch (c->form) {
+    case 0: /* rdmsr of an MSR no CPU has */
+        c->regs.rcx = 0x12345678;
+        EMIT(c, 0x0f, 0x32);
+        fault(c, 13, 0);
+        break;
+    case 1: /* wrmsr EFER with a reserved bit */
+        c->regs.rcx = 0xc0000080;
+        c->regs.rax = (uint32_t)(efer[c->mode] | 4);
+        c->regs.rdx = 0;
+        EMIT(c, 0x0f, 0x30);
+        fault(c, 13, 0);
+        break;
+    case 2: /* wrmsr FS_BASE, non-canonical */
+    case 3: /* ... canonical */
+        c->regs.rcx = 0xc0000100;
+        c->regs.rax = c->form == 2 ? 0 : DATA;
+        c->regs.rdx = c->form == 2 ? 0x8000 : 0;
+        EMIT(c, 0x0f, 0x30);
+        if (c->form == 2 || c->ring == 3)
+            fault(c, 13, 0);
+        break;
+    case 4: /* mov cr4, rax with a bit above 31 */
+        c->regs.rax = 0x620 | 1ull << (32 + pick(r, 32));
+        EMIT(c, 0x0f, 0x22, 0xe0);
+        fault(c, 13, 0);
+        break;
+    case 5: /* mov cr0: paging without protection */
+        c->regs.rax = c->cr0 & ~CR0_PE;
+        EMIT(c, 0x0f, 0x22, 0xc0);
+        fault(c, 13, 0);
+        break;
+    case 6: /* mov cr0: NW without CD */
+        c->regs.rax = c->cr0 | 1ull << 29;
+        EMIT(c, 0x0f, 0x22, 0xc0);
+        fault(c, 13, 0);
+        break;
+    default: /* clear CR0.WP, then ring 0 writes the read-only page */
+        c->regs.rbx = ROPAGE + pick(r, 4096);
+        EMIT(c, 0x0f, 0x20, 0xc0);                   /* mov rax, cr0 */
+        EMIT(c, 0x25, 0xff, 0xff, 0xfe, 0xff);       /* and eax, ~WP */
+        EMIT(c, 0x0f, 0x22, 0xc0);                   /* mov cr0, rax */
+        EMIT(c, 0x88, 0x0b);                         /* mov [rbx], cl */
+        if (c->ring == 3)
+            fault(c, 13, 0);
+        break;
+    }
+}
+
 /* mov Sreg, ax with every kind of selector. */
 static void gen_seg(struct tcase *c, struct rng *r)
 {
@@ -951,6 +1009,7 @@ static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
     case T_LARGE: gen_large(c, &r); break;
     case T_STRING: gen_string(c, &r); break;
     case T_SYSCALL: gen_syscall(c, &r); break;
+    case T_CRMSR: gen_crmsr(c, &r); break;
     default: gen_seg(c, &r); break;
     }
     c->code[c->len++] = 0xe6;
