@@ -293,9 +293,9 @@ static void build_tables(uint8_t *ram, int mode)
 /* ---- cases -------------------------------------------------------------------- */
 
 enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_STRING, T_SYSCALL,
-       T_CRMSR, T_COUNT };
+       T_CRMSR, T_DESC, T_COUNT };
 static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "large",
-                                      "seg", "string", "syscall", "crmsr" };
+                                      "seg", "string", "syscall", "crmsr", "desc" };
 #define FORMS 128
 
 struct expect {
@@ -938,6 +938,68 @@ static void gen_crmsr(struct tcase *c, struct rng *r)
     }
 }
 
+/* lar, lsl, verr and verw on every kind of selector: ZF (kept by setz dl)
+ * and what lar/lsl load. lar's bits 19:16 are undefined, so the case masks
+ * them off (and eax, 0x00f0ff00); lsl's result goes through and eax, -1 so
+ * a failed lsl in 64-bit mode leaves a defined register too. */
+static void gen_desc(struct tcase *c, struct rng *r)
+{
+    static const uint16_t sels[] = { 0, 3, SEL_KDATA, SEL_KDATA | 3, SEL_UDATA | 3, SEL_UCODE | 3,
+                                     SEL_KCODE, SEL_KCODE | 3, SEL_NPDATA | 3, SEL_RODATA | 3,
+                                     0x7f3, 0x57, SEL_TSS, SEL_TSS | 3, 0x38 };
+    unsigned si = pick(r, sizeof sels / sizeof sels[0]), op = pick(r, 4); /* lar lsl verr verw */
+    uint16_t sel = sels[si];
+    c->regs.rax = (c->regs.rax & ~0xffffull) | sel;
+    c->form = (int)(si * 4 + op);
+    static const uint8_t code[4][3] = { { 0x0f, 0x02, 0xc0 }, { 0x0f, 0x03, 0xc0 },
+                                        { 0x0f, 0x00, 0xe0 }, { 0x0f, 0x00, 0xe8 } };
+    emit(c, code[op], 3);
+    EMIT(c, 0x0f, 0x94, 0xc2); /* setz dl */
+    if (op == 0)
+        EMIT(c, 0x25, 0x00, 0xff, 0xf0, 0x00); /* and eax, 0x00f0ff00 */
+    else if (op == 1)
+        EMIT(c, 0x83, 0xe0, 0xff);             /* and eax, -1 */
+
+    /* the descriptor, as the GDT of this mode has it */
+    unsigned cpl = c->ring == 3 ? 3 : 0, rpl = sel & 3, index = sel & ~7u;
+    int zf = 0;
+    uint64_t d = 0;
+    if ((sel & ~3u) && !(sel & 4) && index + 7 <= GDT_LIMIT) {
+        d = r64(image[c->mode], GDT + index);
+        unsigned type = (unsigned)(d >> 40) & 0xf, s_ = (unsigned)(d >> 44) & 1;
+        unsigned dpl = (unsigned)(d >> 45) & 3;
+        int code_ = s_ && (type & 8), conforming = code_ && (type & 4);
+        int priv_ok = conforming || (dpl >= cpl && dpl >= rpl);
+        int sys_lar, sys_lsl;
+        if (c->mode == M64) {
+            sys_lar = type == 2 || type == 9 || type == 0xb || type == 0xc;
+            sys_lsl = type == 2 || type == 9 || type == 0xb;
+        } else {
+            sys_lar = type && type != 8 && type != 0xa && type != 0xd && type != 0xe && type != 0xf;
+            sys_lsl = type == 1 || type == 2 || type == 3 || type == 9 || type == 0xb;
+        }
+        if (d == 0)
+            zf = 0;
+        else if (op == 0)
+            zf = (s_ || sys_lar) && priv_ok;
+        else if (op == 1)
+            zf = (s_ || sys_lsl) && priv_ok;
+        else if (op == 2)
+            zf = s_ && (!code_ || (type & 2)) && priv_ok;
+        else
+            zf = s_ && !code_ && (type & 2) && priv_ok;
+    }
+    uint64_t eax0 = (uint32_t)c->regs.rax;
+    uint64_t limit = (d & 0xffff) | ((d >> 32) & 0xf0000);
+    if (d >> 55 & 1)
+        limit = limit << 12 | 0xfff;
+    if (op == 0)
+        expect_reg(c, 0, (zf ? (d >> 32) : eax0) & 0x00f0ff00);
+    else if (op == 1)
+        expect_reg(c, 0, zf ? limit : eax0);
+    expect_reg(c, 2, (c->regs.rdx & ~0xffull) | (unsigned)zf);
+}
+
 /* mov Sreg, ax with every kind of selector. */
 static void gen_seg(struct tcase *c, struct rng *r)
 {
@@ -1010,6 +1072,7 @@ static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
     case T_STRING: gen_string(c, &r); break;
     case T_SYSCALL: gen_syscall(c, &r); break;
     case T_CRMSR: gen_crmsr(c, &r); break;
+    case T_DESC: gen_desc(c, &r); break;
     default: gen_seg(c, &r); break;
     }
     c->code[c->len++] = 0xe6;
