@@ -1334,9 +1334,8 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
             p++;
         if (p == NWATCHED)
             die("case %" PRIu64 ": PTE 0x%" PRIx64 " outside the watched pages", c->seed, x->pte_at);
-        uint64_t got = r64(o->pages[p], x->pte_at & 0xfff);
-        if (x->pte_size == 4)
-            got = (uint32_t)got;
+        uint64_t got = 0;
+        memcpy(&got, o->pages[p] + (x->pte_at & 0xfff), x->pte_size == 4 ? 4 : 8);
         if (got != x->pte_want) {
             snprintf(buf, len, "PTE at 0x%" PRIx64 " is 0x%" PRIx64 ", want 0x%" PRIx64,
                      x->pte_at, got, x->pte_want);
