@@ -25,7 +25,7 @@
 #include "devices/pc.h"
 
 static const struct acpi_pc_config CFG = {
-    .ncpus = 2, .sci_irq = 9, .pm_base = 0x600, .pci_mmio_base = 0xe0000000u,
+    .ncpus = 2, .apics = 1, .sci_irq = 9, .pm_base = 0x600, .pci_mmio_base = 0xe0000000u,
     .pci_mmio_size = 0x1ec00000u, .pci_irq = { 10, 11, 5, 9 },
 };
 #define GPA 0x9c000u
@@ -57,7 +57,7 @@ struct walk {
     const uint8_t *fadt, *madt, *dsdt, *facs;
 };
 
-static struct walk walk(const uint8_t *buf, size_t len)
+static struct walk walk_n(const uint8_t *buf, size_t len, unsigned want_tables)
 {
     struct walk w = { 0 };
     ck_assert(!memcmp(buf, "RSD PTR ", 8));
@@ -67,7 +67,7 @@ static struct walk walk(const uint8_t *buf, size_t len)
     ck_assert_uint_eq(rd32(buf + 20), 36); /* length */
     const uint8_t *x = table(buf, len, rd64(buf + 24), "XSDT");
     unsigned n = (rd32(x + 4) - 36) / 8;
-    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(n, want_tables);
     for (unsigned i = 0; i < n; i++) {
         uint64_t a = rd64(x + 36 + 8 * i);
         const uint8_t *t = buf + (a - GPA);
@@ -77,7 +77,7 @@ static struct walk walk(const uint8_t *buf, size_t len)
             w.madt = table(buf, len, a, "APIC");
     }
     ck_assert_ptr_nonnull(w.fadt);
-    ck_assert_ptr_nonnull(w.madt);
+    ck_assert(want_tables == 1 || w.madt);
     ck_assert_uint_eq(rd32(w.fadt + 4), 276); /* revision 6 */
     ck_assert_uint_eq(w.fadt[8], 6);
     /* The 32-bit FACS and DSDT fields are 0 when the X_ ones are used. */
@@ -90,6 +90,12 @@ static struct walk walk(const uint8_t *buf, size_t len)
     ck_assert(!memcmp(w.facs, "FACS", 4));
     ck_assert_uint_eq(rd32(w.facs + 4), 64);
     return w;
+}
+
+/* The tables of a board with APICs: FADT and MADT. */
+static struct walk walk(const uint8_t *buf, size_t len)
+{
+    return walk_n(buf, len, 2);
 }
 
 START_TEST(tables_chain_and_checksums)
@@ -332,6 +338,21 @@ START_TEST(iasl_decompiles_the_dsdt)
 }
 END_TEST
 
+START_TEST(without_apics_there_is_no_madt)
+{
+    static uint8_t buf[PC_ACPI_SIZE];
+    struct acpi_pc_config cfg = CFG;
+    cfg.ncpus = 1;
+    cfg.apics = 0;
+    size_t len = acpi_build_pc(buf, sizeof buf, GPA, &cfg);
+    ck_assert_uint_gt(len, 0);
+    struct walk w = walk_n(buf, len, 1);
+    ck_assert_ptr_null(w.madt);
+    ck_assert_uint_eq(rd32(w.fadt + 56), 0x600); /* the rest as before: PM1a, DSDT */
+    ck_assert(!memcmp(w.dsdt, "DSDT", 4));
+}
+END_TEST
+
 START_TEST(bad_configs_and_short_buffers_are_refused)
 {
     static uint8_t buf[PC_ACPI_SIZE + 16];
@@ -494,13 +515,21 @@ START_TEST(loader_describes_several_cpus_in_acpi)
     size_t klen;
     uint8_t *k = tiny_bzimage(&klen);
 
-    /* One processor: no tables, conventional memory to the EBDA. */
+    /* No tables (vxi_boot_linux's 0): conventional memory to the EBDA. */
     uint8_t bp[4096];
     ck_assert_int_eq(vxi_boot_linux(m, k, klen, NULL, 0, "x", 0), 0);
     ck_assert_int_eq(vx_memory_read(m, 0x7000, bp, sizeof bp), 0);
     ck_assert_uint_eq(rd64(bp + 0x70), 0);
     ck_assert_uint_eq(rd64(bp + 0x2d0), 0);
     ck_assert_uint_eq(rd64(bp + 0x2d8), 0x9fc00);
+
+    /* One processor: tables without a MADT. */
+    ck_assert_int_eq(vxi_boot_linux(m, k, klen, NULL, 0, "x", 1), 0);
+    ck_assert_int_eq(vx_memory_read(m, 0x7000, bp, sizeof bp), 0);
+    ck_assert_uint_eq(rd64(bp + 0x70), PC_ACPI_GPA);
+    static uint8_t one[PC_ACPI_SIZE];
+    ck_assert_int_eq(vx_memory_read(m, PC_ACPI_GPA, one, sizeof one), 0);
+    ck_assert_ptr_null(walk_n(one, sizeof one, 1).madt);
 
     /* Four: the tables at PC_ACPI_GPA, given in boot_params and e820. */
     ck_assert_int_eq(vxi_boot_linux(m, k, klen, NULL, 0, "x", 4), 0);
@@ -556,6 +585,7 @@ int main(void)
     tcase_add_test(t, madt_lists_every_cpu_the_ioapic_and_the_overrides);
     tcase_add_test(t, dsdt_routes_every_slot_by_the_swizzle);
     tcase_add_test(t, iasl_decompiles_the_dsdt);
+    tcase_add_test(t, without_apics_there_is_no_madt);
     tcase_add_test(t, bad_configs_and_short_buffers_are_refused);
     suite_add_tcase(s, t);
     TCase *p = tcase_create("pm");

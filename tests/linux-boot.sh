@@ -6,6 +6,7 @@
 # a second, read-only disk refusing a write, writes a line to the virtio
 # console (the host finds it in the console's file) and leaves through the
 # debug-exit port with status 21 (vx-run exits with (21 << 1) | 1 = 43).
+# A second boot powers off with `poweroff -f` (ACPI S5): vx-run exits 0.
 # On tcg everywhere (one vCPU); on kvm where KVM runs ring 0 on the CPU
 # (kvm_intel or kvm_amd: a software KVM such as kvm_pvm cannot boot a
 # stock kernel), with one vCPU and again with two (/init checks that the
@@ -29,6 +30,10 @@ cat >"$tmp/init" <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc
 mount -t devtmpfs devtmpfs /dev
+if grep -q libvx_poweroff /proc/cmdline; then
+    echo "LIBVX-POWERING-OFF"
+    poweroff -f
+fi
 echo "LIBVX-BOOT-MARKER $(uname -r)"
 echo "LIBVX-CPUS $(grep -c ^processor /proc/cpuinfo)"
 for m in /lib/modules/virtio/*.ko; do insmod "$m" || echo "LIBVX-INSMOD-FAILED $m"; done
@@ -103,10 +108,27 @@ boot() {  # accel [cpus]
     echo "PASS: $1, $cpus vCPU(s): $(basename "$kernel") reached /init, loaded the virtio modules, read and wrote vda, read vdc-vde at once on shared lines, found vdb read-only, wrote to hvc0 and left with status 21 in $secs s"
 }
 
+# A clean power-off: poweroff -f reaches ACPI S5 (the board's PM1a
+# control register) and vx-run exits 0.
+poweroff_boot() {  # accel
+    timeout 300 "$vxrun" --accel "$1" --kernel "$kernel" --initrd "$tmp/initrd.gz" \
+        --append "console=ttyS0 quiet panic=-1 libvx_poweroff" </dev/null >"$tmp/off.$1" 2>&1
+    rc=$?
+    if [ "$rc" != 0 ] || ! grep -q "LIBVX-POWERING-OFF" "$tmp/off.$1" ||
+        ! grep -q "reboot: Power down" "$tmp/off.$1"; then
+        echo "FAIL: $1: poweroff -f: vx-run exited $rc; its output:"
+        tail -20 "$tmp/off.$1"
+        return 1
+    fi
+    echo "PASS: $1: poweroff -f powered the machine off through ACPI S5 (vx-run exited 0)"
+}
+
 status=0
 boot tcg || status=1
+poweroff_boot tcg || status=1
 if grep -qE '^kvm_(intel|amd) ' /proc/modules 2>/dev/null && [ -w /dev/kvm ]; then
     boot kvm || status=1
+    poweroff_boot kvm || status=1
     # Two vCPUs: the ACPI tables, the APICs, virtio through _PRT routing.
     boot kvm 2 || status=1
 else

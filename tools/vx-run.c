@@ -239,6 +239,11 @@ static void print_memory_stats(vx_machine *m, uint64_t ram_bytes)
     fprintf(stderr, "vx-run: memory: peak resident %.1f MiB; guest RAM resident at exit %.1f "
             "MiB; beyond guest RAM %.1f MiB\n", hwm / 1024.0, guest / 1024.0,
             (hwm > guest ? hwm - guest : 0) / 1024.0);
+    uint64_t insns = 0;
+    for (unsigned i = 0; i < vx_machine_vcpu_count(m); i++)
+        insns += vx_vcpu_instructions(vx_machine_vcpu(m, i));
+    if (insns)
+        fprintf(stderr, "vx-run: guest instructions: %llu\n", (unsigned long long)insns);
 }
 
 /* A decimal number in [lo, hi]. */

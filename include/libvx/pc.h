@@ -20,11 +20,12 @@
  * 0x600-0x60b (PM1a event and control, PM timer; SLP_TYP 5 with SLP_EN
  * powers off, VX_SHUTDOWN_POWEROFF code 0).
  *
- * Several vCPUs: on kvm, whose irqchip gives each vCPU a local APIC and
- * the machine an I/O APIC, vx_boot_linux describes them in ACPI tables
- * (MADT, and a DSDT with the PCI bus's interrupt routing) that the kernel
- * finds through boot_params; run each vCPU on its own thread. tcg's
- * interrupt controller has no APICs, so its pc board takes one vCPU.
+ * vx_boot_linux describes the board in ACPI tables that the kernel finds
+ * through boot_params: a DSDT with the PCI bus's interrupt routing and
+ * \_S5 (so `poweroff` powers off), and with several vCPUs a MADT. Several
+ * vCPUs need kvm, whose irqchip gives each a local APIC and the machine an
+ * I/O APIC; run each vCPU on its own thread. tcg's interrupt controller
+ * has no APICs, so its pc board takes one vCPU.
  *
  * The devices validate everything the guest hands them (ring and buffer
  * addresses inside RAM, chain lengths, queue sizes); a guest that breaks
@@ -111,9 +112,9 @@ VX_API int vx_pc_console_input(vx_machine *m, const void *buf, size_t len);
  * put vCPU 0 at the kernel's 64-bit entry point as the x86 boot protocol
  * (Documentation/arch/x86/boot.rst) describes: the protected-mode kernel
  * at its preferred address, boot_params with the setup header, the
- * command line and an e820 map of the board's RAM (with a machine of
- * several vCPUs, ACPI tables at 0x9c000-0x9fbff, given to the kernel in
- * boot_params.acpi_rsdp_addr), the initrd as high as initrd_addr_max allows, identity page tables, a GDT with __BOOT_CS 0x10
+ * command line and an e820 map of the board's RAM, ACPI tables at
+ * 0x9c000-0x9fbff (given to the kernel in boot_params.acpi_rsdp_addr; a
+ * MADT with several vCPUs), the initrd as high as initrd_addr_max allows, identity page tables, a GDT with __BOOT_CS 0x10
  * and __BOOT_DS 0x18, interrupts off, rsi = boot_params.
  * Errors, with the reason in vx_last_error(): VX_EINVAL (NULL, not a PC,
  * cmdline longer than the kernel accepts), VX_ECORRUPT (not a bzImage),

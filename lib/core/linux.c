@@ -99,7 +99,7 @@ VX_API int vx_boot_linux(vx_machine *m, const void *kernel, size_t kernel_len,
                          const void *initrd, size_t initrd_len, const char *cmdline)
 {
     unsigned n = m ? vx_machine_vcpu_count(m) : 0;
-    return vxi_boot_linux(m, kernel, kernel_len, initrd, initrd_len, cmdline, n > 1 ? n : 0);
+    return vxi_boot_linux(m, kernel, kernel_len, initrd, initrd_len, cmdline, n);
 }
 
 int vxi_boot_linux(vx_machine *m, const void *kernel_, size_t kernel_len, const void *initrd,

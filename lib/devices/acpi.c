@@ -397,7 +397,9 @@ size_t acpi_build_pc(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_p
     table_end(&o, fadt);
     align(&o, 16);
 
-    size_t madt = table_begin(&o, "APIC", 3);
+    size_t madt = o.n;
+    if (c->apics) {
+    table_begin(&o, "APIC", 3);
     put32(&o, ACPI_LAPIC_ADDR);
     put32(&o, 1); /* PCAT_COMPAT: there is an 8259 pair to mask */
     for (unsigned i = 0; i < c->ncpus; i++) {
@@ -430,10 +432,12 @@ size_t acpi_build_pc(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_p
     put8(&o, 1);
     table_end(&o, madt);
     align(&o, 16);
+    }
 
     size_t xsdt = table_begin(&o, "XSDT", 1);
     put64(&o, gpa + fadt);
-    put64(&o, gpa + madt);
+    if (c->apics)
+        put64(&o, gpa + madt);
     table_end(&o, xsdt);
 
     if (o.overflow)

@@ -1,11 +1,12 @@
 /*
- * ACPI tables for the pc board when it has more than one vCPU: what a
- * kernel needs to find the other processors (the MADT: one local APIC per
- * vCPU, the I/O APIC, the ISA interrupt overrides) and, because a kernel
- * that uses the I/O APIC routes PCI interrupts through ACPI, a DSDT with
- * the PCI root bridge (its bus, I/O and memory windows in _CRS and the
- * INTx routing of every slot in _PRT) and \_S5 for power-off through the
- * PM1a control register (lib/devices/acpi_pm.h).
+ * ACPI tables for the pc board: a DSDT with the PCI root bridge (its bus,
+ * I/O and memory windows in _CRS and the INTx routing of every slot in
+ * _PRT, which a kernel with ACPI uses for PCI interrupts whether it runs
+ * the 8259 pair or the I/O APIC) and \_S5 for power-off through the PM1a
+ * control register (lib/devices/acpi_pm.h); and, when the machine has
+ * APICs (several vCPUs), the MADT a kernel needs to find the other
+ * processors (one local APIC per vCPU, the I/O APIC, the ISA interrupt
+ * overrides).
  *
  * The tables follow ACPI 6.x: RSDP (revision 2) -> XSDT -> FADT (revision
  * 6, not hardware-reduced: the board has the legacy PIC, PIT, RTC and
@@ -36,6 +37,7 @@ enum {
 
 struct acpi_pc_config {
     unsigned ncpus;       /* local APIC ids 0 .. ncpus - 1, processor UIDs the same */
+    int apics;            /* a MADT (the APICs); without one the kernel keeps the 8259 pair */
     unsigned sci_irq;     /* the FADT's SCI_INT (level, active low) */
     uint16_t pm_base;     /* PM1a_EVT_BLK at +0 (4), PM1a_CNT_BLK at +4 (2), PM_TMR_BLK at +8 (4) */
     uint32_t pci_mmio_base, pci_mmio_size; /* the host bridge's memory window */

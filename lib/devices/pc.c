@@ -247,7 +247,7 @@ int vxi_pc_write_acpi(vx_machine *m, unsigned ncpus, uint64_t *rsdp)
     if (!buf)
         return vxi_error(VX_ENOMEM, "out of memory");
     struct acpi_pc_config c = {
-        .ncpus = ncpus, .sci_irq = ACPI_PM_SCI_IRQ, .pm_base = ACPI_PM_BASE,
+        .ncpus = ncpus, .apics = ncpus > 1, .sci_irq = ACPI_PM_SCI_IRQ, .pm_base = ACPI_PM_BASE,
         .pci_mmio_base = (uint32_t)PCI_MMIO_BASE, .pci_mmio_size = (uint32_t)PCI_MMIO_SIZE,
         .pci_irq = { PCI_IRQS[0], PCI_IRQS[1], PCI_IRQS[2], PCI_IRQS[3] },
     };

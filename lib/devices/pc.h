@@ -14,14 +14,13 @@ struct vx_pc_layout {
 /* The layout of a machine made a PC by vx_board_pc(), or NULL. */
 const struct vx_pc_layout *vxi_pc_layout(vx_machine *m);
 
-/* Where the Linux loader puts the board's ACPI tables (lib/devices/acpi.h)
- * when it has several vCPUs: below the EBDA, in RAM the e820 map then
- * gives as ACPI data. */
+/* Where the Linux loader puts the board's ACPI tables (lib/devices/acpi.h):
+ * below the EBDA, in RAM the e820 map then gives as ACPI data. */
 #define PC_ACPI_GPA 0x9c000u
 #define PC_ACPI_SIZE 0x3c00u
 
-/* Write the ACPI tables of a PC with ncpus processors at PC_ACPI_GPA;
- * *rsdp gets the RSDP's address. */
+/* Write the ACPI tables of a PC with ncpus processors at PC_ACPI_GPA (a
+ * MADT when ncpus > 1); *rsdp gets the RSDP's address. */
 int vxi_pc_write_acpi(vx_machine *m, unsigned ncpus, uint64_t *rsdp);
 
 #endif
