@@ -242,6 +242,11 @@ class Api(GuestMixin):
             with self.assertRaises(libvx.InvalidArgument) as cm:
                 pc.console_input(b"x")  # no virtio console on this one
             self.assertIn("VX_PC_VIRTIO_CONSOLE", cm.exception.detail)
+        # Several vCPUs need APICs: kvm has them, tcg's pc board takes one.
+        with libvx.Machine(accel="tcg", vcpus=2, flags=flags) as two:
+            with self.assertRaises(libvx.NotSupported) as cm:
+                two.board_pc(ram_size=32 << 20)
+            self.assertIn("APIC", cm.exception.detail)
 
     def test_pc_disks_and_console(self):
         self.new_machine(ram=False)  # skips where the accelerator is missing
