@@ -504,14 +504,23 @@ static uint8_t *tiny_bzimage(size_t *len)
     return k;
 }
 
-START_TEST(loader_describes_several_cpus_in_acpi)
+/* A tcg machine of `vcpus` vCPUs and what vx_board_pc (64 MiB) returns. */
+static vx_machine *pc_machine(unsigned vcpus, int *board_rc)
 {
-    vx_machine_opts o = { sizeof o, VX_ARCH_X86_64, VX_ACCEL_TCG, 1,
+    vx_machine_opts o = { sizeof o, VX_ARCH_X86_64, VX_ACCEL_TCG, vcpus,
                           VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO };
     vx_machine *m;
     ck_assert_int_eq(vx_machine_create(&o, &m), 0);
     vx_pc_opts po = { .size = sizeof po, .ram_size = 64 << 20, .serial_fd = -1 };
-    ck_assert_int_eq(vx_board_pc(m, &po), 0);
+    *board_rc = vx_board_pc(m, &po);
+    return m;
+}
+
+START_TEST(loader_describes_several_cpus_in_acpi)
+{
+    int rc;
+    vx_machine *m = pc_machine(1, &rc);
+    ck_assert_int_eq(rc, 0);
     size_t klen;
     uint8_t *k = tiny_bzimage(&klen);
 
@@ -563,12 +572,9 @@ END_TEST
 
 START_TEST(tcg_board_refuses_several_vcpus)
 {
-    vx_machine_opts o = { sizeof o, VX_ARCH_X86_64, VX_ACCEL_TCG, 2,
-                          VX_MACHINE_IRQCHIP | VX_MACHINE_IGNORE_UNCLAIMED_IO };
-    vx_machine *m;
-    ck_assert_int_eq(vx_machine_create(&o, &m), 0);
-    vx_pc_opts po = { .size = sizeof po, .ram_size = 64 << 20, .serial_fd = -1 };
-    ck_assert_int_eq(vx_board_pc(m, &po), VX_ENOTSUP);
+    int rc;
+    vx_machine *m = pc_machine(2, &rc);
+    ck_assert_int_eq(rc, VX_ENOTSUP);
     ck_assert_ptr_nonnull(strstr(vx_last_error(), "APIC"));
     /* Nothing of the board stayed: RAM can be mapped at 0 and the ports are free. */
     ck_assert_int_eq(vx_memory_map(m, 0, 1 << 20, NULL, VX_MEM_RWX), 0);

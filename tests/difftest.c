@@ -51,6 +51,7 @@
 #include <libvx/vx.h>
 
 #include "difftest_gen.h"
+#include "dt_machine.h"
 
 /* ---- options ---------------------------------------------------------------- */
 
@@ -76,17 +77,6 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "difftest: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(99);
-}
-
 /* ---- the two machines ---------------------------------------------------- */
 
 struct side {
@@ -103,15 +93,7 @@ static struct side sides[2];
 static void side_open(struct side *s, vx_accel accel, const char *name)
 {
     s->accel = accel;
-    vx_machine_opts o = { .size = sizeof o, .accel = accel };
-    int err = vx_machine_create(&o, &s->m);
-    if (err)
-        die("%s: vx_machine_create: %s: %s", name, vx_strerror(err), vx_last_error());
-    if ((err = vx_memory_map(s->m, 0, DT_RAM_SIZE, NULL, VX_MEM_RWX)))
-        die("%s: vx_memory_map: %s: %s", name, vx_strerror(err), vx_last_error());
-    s->ram = vx_memory_ptr(s->m, 0, DT_RAM_SIZE);
-    if (!s->ram)
-        die("%s: vx_memory_ptr: %s", name, vx_last_error());
+    s->m = dt_machine(accel, name, DT_RAM_SIZE, &s->ram);
     s->v = vx_machine_vcpu(s->m, 0);
     s->name = name;
     s->mode = -1;

@@ -45,6 +45,8 @@
 #include <libvx/vx.h>
 #include <libvx/x86.h>
 
+#include "dt_machine.h"
+
 /* ---- the guest's memory -------------------------------------------------- */
 
 #define RAM 0x200000u
@@ -117,17 +119,6 @@ static struct {
     int verbose;
 } opt = { 1, 20000, 1 | 8, 7, 0 };
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "difftest-sys: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(99);
-}
-
 struct side {
     const char *name;
     vx_machine *m;
@@ -137,10 +128,7 @@ struct side {
 
 static void side_open(struct side *s, vx_accel accel, const char *name)
 {
-    vx_machine_opts o = { .size = sizeof o, .accel = accel };
-    if (vx_machine_create(&o, &s->m) || vx_memory_map(s->m, 0, RAM, NULL, VX_MEM_RWX) ||
-        !(s->ram = vx_memory_ptr(s->m, 0, RAM)))
-        die("%s: %s", name, vx_last_error());
+    s->m = dt_machine(accel, name, RAM, &s->ram);
     s->v = vx_machine_vcpu(s->m, 0);
     s->name = name;
 }

@@ -96,29 +96,32 @@ static inline void x86_host_write(uint8_t *p, unsigned size, uint64_t val)
     }
 }
 
+/* A load through the load TLB, or (for_store: the read of a
+ * read-modify-write, made with write intent as the CPU makes it, so a page
+ * the store could not write faults here with W in the #PF error code)
+ * through the store TLB. for_store is a constant at every call. */
+static inline __attribute__((always_inline)) enum x86_status
+x86_load_tlb(struct x86_cpu *c, bool for_store, uint64_t lin, unsigned size, void *val)
+{
+    uint8_t *p = vx_tlb_lookup(for_store ? c->tlb.store : c->tlb.load, lin, size);
+    if (__builtin_expect(p != NULL, 1)) {
+        memcpy(val, p, size);
+        return X86_OK;
+    }
+    return for_store ? c->mem->load_for_store(c, lin, size, val)
+                     : c->mem->load_slow(c, lin, size, val);
+}
+
 static inline enum x86_status x86_load_lin(struct x86_cpu *c, uint64_t lin, unsigned size,
                                            void *val)
 {
-    uint8_t *p = vx_tlb_lookup(c->tlb.load, lin, size);
-    if (__builtin_expect(p != NULL, 1)) {
-        memcpy(val, p, size);
-        return X86_OK;
-    }
-    return c->mem->load_slow(c, lin, size, val);
+    return x86_load_tlb(c, false, lin, size, val);
 }
 
-/* The read of a read-modify-write, made with write intent as the CPU makes
- * it: a page the store could not write faults here (W set in the #PF
- * error code), and the translation is the store's. */
 static inline enum x86_status x86_load_for_store(struct x86_cpu *c, uint64_t lin, unsigned size,
                                                  void *val)
 {
-    uint8_t *p = vx_tlb_lookup(c->tlb.store, lin, size);
-    if (__builtin_expect(p != NULL, 1)) {
-        memcpy(val, p, size);
-        return X86_OK;
-    }
-    return c->mem->load_for_store(c, lin, size, val);
+    return x86_load_tlb(c, true, lin, size, val);
 }
 
 static inline enum x86_status x86_store_lin(struct x86_cpu *c, uint64_t lin, unsigned size,
