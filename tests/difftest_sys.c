@@ -2,13 +2,17 @@
  * difftest-sys: the differential oracle for system-level behaviour, in
  * 64-bit long mode (4-level paging, 2 MiB and 1 GiB pages) and 32-bit
  * protected mode (2-level paging with 4 MiB pages; PAE with NX and 2 MiB
- * pages), ring 3 and ring 0: privileged and I/O instructions
- * (CPL, IOPL, the TSS I/O bitmap), software interrupts through gates of
- * every DPL and a missing one, #UD/#DE/#BP/#DB sources, memory operands
- * that fault on every kind of page (not present, supervisor, read-only
- * with CR0.WP, NX, non-canonical, #AC with CR0.AM), page-table edits
- * followed by accesses (any mix of P/RW/US/NX/A/D and a reserved bit), and
- * segment-register loads with every kind of selector.
+ * pages), ring 3 and ring 0. Templates (tname[]): privileged and I/O
+ * instructions (CPL, IOPL, the TSS I/O bitmap); int n through gates of
+ * DPL 0 and 3 and a missing one, #UD/#DE/#BP/#DB/#OF/#BR sources; loads,
+ * stores, read-modify-writes and cmp/test on every kind of page (not
+ * present, supervisor, read-only under CR0.WP, NX, non-canonical, #AC under
+ * CR0.AM); fetches from forbidden pages; page-table and large-page edits
+ * followed by accesses (P/RW/US/NX/A/D, reserved and ignored bits); segment
+ * loads and lar/lsl/verr/verw with every kind of selector; rep string
+ * instructions faulting mid-way; syscall; refused CR and MSR writes and
+ * CR0.WP; push/pop/call on every kind of stack page; iret to the same and
+ * an outer level with every kind of bad CS and SS.
  *
  *   tests/difftest-sys [--seed S] [--count N] [--ring 0|3|all]
  *                      [--mode long64|prot32|pae32|all] [-v]
@@ -281,9 +285,10 @@ static void build_tables(uint8_t *ram, int mode)
 /* ---- cases -------------------------------------------------------------------- */
 
 enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_STRING, T_SYSCALL,
-       T_CRMSR, T_DESC, T_STACK, T_COUNT };
+       T_CRMSR, T_DESC, T_STACK, T_IRET, T_COUNT };
 static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "large",
-                                      "seg", "string", "syscall", "crmsr", "desc", "stack" };
+                                      "seg", "string", "syscall", "crmsr", "desc", "stack",
+                                      "iret" };
 #define FORMS 128
 
 struct expect {
@@ -296,8 +301,10 @@ struct expect {
     unsigned pte_size;   /* 4 or 8 bytes */
     uint64_t pte_at, pte_want;
     int check_sel;       /* the data segment register loaded */
-    int sreg;            /* 0 ds 1 es 2 fs 3 gs 4 ss */
+    int sreg;            /* 0 ds 1 es 2 fs 3 gs 4 ss 5 cs */
     uint16_t sel;
+    int check_sel2;      /* and SS (iret) */
+    uint16_t sel2;
     unsigned nregs;      /* general registers with known final values */
     unsigned reg[4];
     uint64_t val[4];
@@ -317,6 +324,8 @@ struct tcase {
     uint64_t window_pte;
     uint64_t bound_at; /* bound: where the pair goes in DATA (0: none) */
     int32_t bound_lo, bound_hi;
+    uint8_t frame[40]; /* iret: the frame it pops, at rsp in STACK */
+    unsigned frame_len;
     struct expect x;
 };
 
@@ -1046,6 +1055,93 @@ static void gen_stack(struct tcase *c, struct rng *r)
     expect_reg(c, 4, write ? sp - size : sp + size);
 }
 
+/* iret from ring 0 to ring 3 or ring 0, and from ring 3 to ring 3, with
+ * frames whose CS or SS the CPU must refuse (SDM IRET, protected-mode
+ * return): the checks on CS come first (null #GP(0); beyond the table,
+ * not code, RPL < CPL, DPL != RPL #GP(cs); not present #NP(cs)), then for
+ * a return to an outer level those on SS (null at CPL 3 #GP(0); RPL or
+ * DPL != CS.RPL, not writable data #GP(ss); not present #SS(ss)). */
+static void gen_iret(struct tcase *c, struct rng *r)
+{
+    static const struct { uint16_t cs, ss; } frames[] = {
+        { SEL_UCODE | 3, SEL_UDATA | 3 }, { SEL_UCODE | 3, SEL_UDATA | 3 },
+        { SEL_KCODE, SEL_KDATA },         { 0, SEL_UDATA | 3 },
+        { SEL_KDATA, SEL_KDATA },         { SEL_UCODE, SEL_KDATA },
+        { 0x7f3, SEL_UDATA | 3 },         { SEL_UCODE | 3, SEL_KDATA },
+        { SEL_UCODE | 3, SEL_NPDATA | 3 }, { SEL_UCODE | 3, SEL_RODATA | 3 },
+        { SEL_UCODE | 3, 3 },             { SEL_UCODE | 3, SEL_UCODE | 3 },
+    };
+    unsigned f = pick(r, sizeof frames / sizeof frames[0]);
+    uint16_t cs = frames[f].cs, ss = frames[f].ss;
+    unsigned w = c->mode == M64 ? 8 : 4, cpl = c->ring == 3 ? 3 : 0, rpl = cs & 3;
+    c->form = (int)f;
+    if (c->mode == M64)
+        c->code[c->len++] = 0x48;
+    c->code[c->len++] = 0xcf;     /* iretq / iretd */
+    uint64_t target = CODE + c->len; /* the case's closing out */
+    uint64_t new_sp = STACK + 0x400 + 8 * pick(r, 64);
+    uint64_t fl = 0x2 | (rnd(r) & 0x8d5) | (uint64_t)pick(r, 4) << 12 | (pick(r, 2) ? 0x200 : 0) |
+                  (pick(r, 2) ? 0x400 : 0);
+    c->regs.rsp = STACK + 0x800;
+    uint64_t words[5] = { target, cs, fl, new_sp, ss };
+    int outer = rpl > cpl;
+    unsigned n = c->mode == M64 || outer ? 5 : 3;
+    for (unsigned k = 0; k < n; k++)
+        memcpy(c->frame + k * w, &words[k], w);
+    c->frame_len = n * w;
+
+    /* CS */
+    unsigned ci = cs & ~7u;
+    int in_gdt = (cs & ~3u) && !(cs & 4) && ci + 7 <= GDT_LIMIT;
+    uint64_t cd = in_gdt ? r64(image[c->mode], GDT + ci) : 0;
+    int is_code = ((cd >> 43) & 3) == 3; /* S and the code bit */
+    unsigned cdpl = (unsigned)(cd >> 45) & 3;
+    if (!(cs & ~3u)) {
+        fault(c, 13, 0);
+    } else if (!in_gdt || !is_code || rpl < cpl || cdpl != rpl) {
+        fault(c, 13, cs & 0xfffc);
+    } else if (!((cd >> 47) & 1)) {
+        fault(c, 11, cs & 0xfffc);
+    } else if (outer || c->mode == M64) {
+        /* SS, for a return to an outer level (and always in 64-bit mode,
+         * where it is popped and checked for the same level too) */
+        unsigned si = ss & ~7u;
+        uint64_t sd = (ss & ~3u) && !(ss & 4) && si + 7 <= GDT_LIMIT ? r64(image[c->mode], GDT + si) : 0;
+        int writable_data = ((sd >> 43) & 3) == 2 && ((sd >> 41) & 1);
+        unsigned sdpl = (unsigned)(sd >> 45) & 3;
+        if (!(ss & ~3u)) {
+            if (c->mode != M64 || rpl == 3 || (ss & 3) != rpl)
+                fault(c, 13, 0);
+        } else if ((ss & 3) != rpl || !sd || !writable_data || sdpl != rpl) {
+            fault(c, 13, ss & 0xfffc);
+        } else if (!((sd >> 47) & 1)) {
+            fault(c, 12, ss & 0xfffc);
+        }
+    }
+    if (c->x.vector >= 0)
+        return;
+    /* Completed at the closing out, at CS's level. */
+    c->x.check_sel = 1;
+    c->x.sreg = 5;
+    c->x.sel = cs;
+    uint64_t want_fl = fl;
+    if (cpl > 0) { /* IOPL only at CPL 0, IF only at CPL <= IOPL */
+        unsigned iopl = (unsigned)(c->regs.rflags >> 12) & 3;
+        want_fl = (want_fl & ~0x3000ull) | (c->regs.rflags & 0x3000);
+        if (cpl > iopl)
+            want_fl = (want_fl & ~0x200ull) | (c->regs.rflags & 0x200);
+    }
+    c->x.flag_mask = 0x3f7fd5 & ~0x10000ull;
+    c->x.flag_val = want_fl & c->x.flag_mask;
+    if (n == 5) {
+        c->x.check_sel2 = 1;
+        c->x.sel2 = ss;
+        expect_reg(c, 4, new_sp);
+    } else {
+        expect_reg(c, 4, STACK + 0x800 + 3 * w);
+    }
+}
+
 /* mov Sreg, ax with every kind of selector. */
 static void gen_seg(struct tcase *c, struct rng *r)
 {
@@ -1120,6 +1216,7 @@ static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
     case T_CRMSR: gen_crmsr(c, &r); break;
     case T_DESC: gen_desc(c, &r); break;
     case T_STACK: gen_stack(c, &r); break;
+    case T_IRET: gen_iret(c, &r); break;
     default: gen_seg(c, &r); break;
     }
     c->code[c->len++] = 0xe6;
@@ -1162,6 +1259,8 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
             uint64_t v = rnd(&r);
             memcpy(page + k, &v, 8);
         }
+        if (watched[p] == STACK && c->frame_len)
+            memcpy(page + (c->regs.rsp - STACK), c->frame, c->frame_len);
         if (watched[p] == DATA && c->bound_at) {
             memcpy(page + (c->bound_at - DATA), &c->bound_lo, 4);
             memcpy(page + (c->bound_at - DATA) + 4, &c->bound_hi, 4);
@@ -1259,11 +1358,11 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
 
 /* ---- checks ------------------------------------------------------------------- */
 
-static const char *sreg_name[5] = { "ds", "es", "fs", "gs", "ss" };
+static const char *sreg_name[6] = { "ds", "es", "fs", "gs", "ss", "cs" };
 
 static uint16_t sreg_sel(const vx_x86_sregs *s, int k)
 {
-    const vx_x86_segment *t[5] = { &s->ds, &s->es, &s->fs, &s->gs, &s->ss };
+    const vx_x86_segment *t[6] = { &s->ds, &s->es, &s->fs, &s->gs, &s->ss, &s->cs };
     return t[k]->selector;
 }
 
@@ -1342,6 +1441,10 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
     if ((o->regs.rflags & x->flag_mask) != x->flag_val) {
         snprintf(buf, len, "rflags 0x%" PRIx64 ", want 0x%" PRIx64 " in 0x%" PRIx64,
                  o->regs.rflags, x->flag_val, x->flag_mask);
+        return buf;
+    }
+    if (x->check_sel2 && o->sregs.ss.selector != x->sel2) {
+        snprintf(buf, len, "ss = 0x%x, want 0x%x", o->sregs.ss.selector, x->sel2);
         return buf;
     }
     if (x->check_sel && sreg_sel(&o->sregs, x->sreg) != x->sel) {
