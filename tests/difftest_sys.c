@@ -63,6 +63,10 @@
 #define PD2 0x7000u   /* the page directory of 1 GiB .. 2 GiB: large-page edits */
 #define STUBS 0x8000u /* 16 bytes per vector */
 #define SYSCALL_STUB (STUBS + 16 * 0xff) /* LSTAR: out, hlt */
+#define GATE_STUB (STUBS + 16 * 0xfe)    /* ring-0 target of far calls and jumps */
+#define USTUB (CODE + 0x800)               /* ring-3 target */
+#define GATE_VECTOR 0x101                  /* a case that reached GATE_STUB */
+#define USTUB_VECTOR 0x102                 /* ... or USTUB */
 #define SYSCALL_VECTOR 0x100              /* how a case that reached it is reported */
 #define STAR_VALUE ((uint64_t)SEL_KCODE << 32)
 #define FMASK_VALUE 0x47700ull            /* TF DF IF IOPL NT AC */
@@ -107,7 +111,12 @@
 #define SEL_TSS 0x28
 #define SEL_NPDATA 0x40
 #define SEL_RODATA 0x48
-#define GDT_LIMIT 0x4f
+#define SEL_GATE3 0x50  /* 64-bit call gate, DPL 3 -> SEL_KCODE:GATE_STUB */
+#define SEL_GATE0 0x60  /* DPL 0, same target */
+#define SEL_GATENP 0x70 /* DPL 3, not present */
+#define SEL_GATEU 0x80  /* DPL 3 -> SEL_UCODE|3:USTUB */
+#define SEL_GATED 0x90  /* DPL 3 -> SEL_KDATA (not code) */
+#define GDT_LIMIT 0x9f
 
 /* The paging modes: 64-bit (4-level), 32-bit protected mode with 2-level
  * paging and 4 MiB pages (CR4.PSE), and 32-bit with PAE and NX. */
@@ -279,16 +288,30 @@ static void build_tables(uint8_t *ram, int mode)
     if (mode == M64) {
         uint8_t *p = ram + SYSCALL_STUB;
         *p++ = 0xe6, *p++ = PORT, *p++ = 0xf4;
+        p = ram + GATE_STUB;
+        *p++ = 0xe6, *p++ = PORT, *p++ = 0xf4;
+        /* 64-bit call gates: offset, selector, type 0xc, DPL, P */
+        static const struct { unsigned at, sel, dpl, p; uint64_t off; } g[] = {
+            { SEL_GATE3, SEL_KCODE, 3, 1, GATE_STUB }, { SEL_GATE0, SEL_KCODE, 0, 1, GATE_STUB },
+            { SEL_GATENP, SEL_KCODE, 3, 0, GATE_STUB }, { SEL_GATEU, SEL_UCODE | 3, 3, 1, USTUB },
+            { SEL_GATED, SEL_KDATA, 3, 1, GATE_STUB },
+        };
+        for (unsigned k = 0; k < sizeof g / sizeof g[0]; k++) {
+            w64(ram, GDT + g[k].at, (g[k].off & 0xffff) | (uint64_t)g[k].sel << 16 |
+                                        (uint64_t)(0xc | g[k].dpl << 5 | g[k].p << 7) << 40 |
+                                        ((g[k].off >> 16) & 0xffff) << 48);
+            w64(ram, GDT + g[k].at + 8, g[k].off >> 32);
+        }
     }
 }
 
 /* ---- cases -------------------------------------------------------------------- */
 
 enum { T_PRIV, T_INT, T_ARITH, T_MEM, T_FETCH, T_PTEDIT, T_LARGE, T_SEG, T_STRING, T_SYSCALL,
-       T_CRMSR, T_DESC, T_STACK, T_IRET, T_COUNT };
+       T_CRMSR, T_DESC, T_STACK, T_IRET, T_FAR, T_COUNT };
 static const char *tname[T_COUNT] = { "priv", "int", "arith", "mem", "fetch", "ptedit", "large",
                                       "seg", "string", "syscall", "crmsr", "desc", "stack",
-                                      "iret" };
+                                      "iret", "far" };
 #define FORMS 128
 
 struct expect {
@@ -309,6 +332,9 @@ struct expect {
     unsigned reg[4];
     uint64_t val[4];
     uint64_t flag_mask, flag_val; /* rflags bits with known final values */
+    unsigned npush;      /* far call landings: the qwords it pushed, at rSP */
+    uint64_t push[4];
+    uint16_t land_cs;
     int check_frame_sp;  /* the interrupted rSP in the frame */
     uint64_t frame_sp;
     int shutdown;        /* a triple fault: the exception cannot be delivered */
@@ -1142,6 +1168,111 @@ static void gen_iret(struct tcase *c, struct rng *r)
     }
 }
 
+/* Far call and jmp through a pointer in DATA (m16:32) in 64-bit mode:
+ * through 64-bit call gates of DPL 3 and 0, a missing one, one to ring-3
+ * code and one to a data segment, and straight to ring-0 or ring-3 code
+ * (jmp only: a direct far call's 32-bit pushes are left out). A call
+ * through a gate to a more privileged level switches to TSS.RSP0 and
+ * pushes SS, RSP, CS, RIP (8 bytes each; SS becomes null); at the same
+ * level it pushes CS, RIP; a jmp pushes nothing and cannot change level. */
+static void gen_far(struct tcase *c, struct rng *r)
+{
+    static const uint16_t sels[] = { SEL_GATE3 | 3, SEL_GATE0, SEL_GATENP | 3, SEL_GATEU | 3,
+                                     SEL_GATED | 3, 0, SEL_UCODE | 3, SEL_KCODE };
+    if (c->mode != M64) { /* 32-bit far transfers are not generated: a nop case */
+        c->form = 0;
+        EMIT(c, 0x90);
+        return;
+    }
+    unsigned si = pick(r, sizeof sels / sizeof sels[0]), call = pick(r, 2);
+    uint16_t sel = sels[si];
+    if (sel == SEL_UCODE || sel == (SEL_UCODE | 3) || sel == SEL_KCODE)
+        call = 0;
+    c->form = (int)(si * 2 + call);
+    uint64_t ptr = DATA + 8 * pick(r, 500);
+    uint32_t off = sel == (SEL_UCODE | 3) ? USTUB : GATE_STUB;
+    c->bound_at = ptr; /* the pointer goes where bound's pair would */
+    c->bound_lo = (int32_t)off;
+    c->bound_hi = sel;
+    c->regs.rdi = ptr;
+    c->code[c->len++] = 0xff;
+    c->code[c->len++] = call ? 0x1f : 0x2f; /* call/jmp far [rdi] */
+    uint64_t ret = CODE + c->len; /* the instruction after: the closing out */
+    unsigned cpl = c->ring == 3 ? 3 : 0;
+    uint64_t sp = c->regs.rsp;
+    switch (sel & ~3u) {
+    case 0:
+        fault(c, 13, 0);
+        return;
+    case SEL_GATE3:
+    case SEL_GATE0: {
+        unsigned gdpl = (sel & ~3u) == SEL_GATE3 ? 3 : 0;
+        if (gdpl < cpl || gdpl < (sel & 3u)) {
+            fault(c, 13, sel & 0xfffc);
+            return;
+        }
+        if (!call && cpl != 0) { /* jmp cannot change the level */
+            fault(c, 13, SEL_KCODE);
+            return;
+        }
+        c->x.vector = GATE_VECTOR;
+        c->x.land_cs = SEL_KCODE;
+        if (!call) {
+            expect_reg(c, 4, sp);
+        } else if (cpl == 3) { /* to ring 0: the ring-0 stack, SS:RSP of ring 3 */
+            c->x.npush = 4;
+            c->x.push[0] = ret, c->x.push[1] = SEL_UCODE | 3, c->x.push[2] = sp;
+            c->x.push[3] = SEL_UDATA | 3;
+            expect_reg(c, 4, IST_TOP - 32);
+        } else {
+            c->x.npush = 2;
+            c->x.push[0] = ret, c->x.push[1] = SEL_KCODE;
+            expect_reg(c, 4, sp - 16);
+        }
+        return;
+    }
+    case SEL_GATENP:
+        fault(c, 11, SEL_GATENP);
+        return;
+    case SEL_GATEU:
+        if (cpl == 0) { /* to a less privileged level: refused */
+            fault(c, 13, SEL_UCODE);
+            return;
+        }
+        c->x.vector = USTUB_VECTOR;
+        c->x.land_cs = SEL_UCODE | 3;
+        if (call) {
+            c->x.npush = 2;
+            c->x.push[0] = ret, c->x.push[1] = SEL_UCODE | 3;
+            expect_reg(c, 4, sp - 16);
+        } else {
+            expect_reg(c, 4, sp);
+        }
+        return;
+    case SEL_GATED:
+        fault(c, 13, SEL_KDATA);
+        return;
+    case SEL_UCODE: /* jmp far to ring-3 code */
+        if (cpl != 3) {
+            fault(c, 13, SEL_UCODE);
+            return;
+        }
+        c->x.vector = USTUB_VECTOR;
+        c->x.land_cs = SEL_UCODE | 3;
+        expect_reg(c, 4, sp);
+        return;
+    default: /* jmp far to ring-0 code */
+        if (cpl != 0) {
+            fault(c, 13, SEL_KCODE);
+            return;
+        }
+        c->x.vector = GATE_VECTOR;
+        c->x.land_cs = SEL_KCODE;
+        expect_reg(c, 4, sp);
+        return;
+    }
+}
+
 /* mov Sreg, ax with every kind of selector. */
 static void gen_seg(struct tcase *c, struct rng *r)
 {
@@ -1217,6 +1348,7 @@ static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
     case T_DESC: gen_desc(c, &r); break;
     case T_STACK: gen_stack(c, &r); break;
     case T_IRET: gen_iret(c, &r); break;
+    case T_FAR: gen_far(c, &r); break;
     default: gen_seg(c, &r); break;
     }
     c->code[c->len++] = 0xe6;
@@ -1269,6 +1401,7 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     }
     memset(page, 0xcc, 4096);
     memcpy(page, c->code, c->len);
+    memcpy(page + (USTUB - CODE), (const uint8_t[]){ 0xe6, PORT, 0xf4 }, 3);
     put(s, CODE, page, 4096);
 
     vx_x86_sregs sr;
@@ -1322,6 +1455,14 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
         o->kind = 2;
         snprintf(o->what, sizeof o->what, "exit %d (%s)", (int)e.reason,
                  e.reason == VX_EXIT_IO ? "another port" : vx_last_error());
+    } else if (c->mode == M64 && ((o->regs.rip >= GATE_STUB && o->regs.rip < GATE_STUB + 16) ||
+                                  (o->regs.rip >= USTUB && o->regs.rip < USTUB + 16))) {
+        /* a far call or jump landed: what is at rSP now (what a call pushed) */
+        o->kind = 1;
+        o->frame[0] = o->regs.rip < CODE ? GATE_VECTOR : USTUB_VECTOR;
+        for (unsigned k = 0; k < 4; k++)
+            if (o->regs.rsp >= 0x1000 && o->regs.rsp + 8 * k + 8 <= RAM)
+                o->frame[2 + k] = r64(ram, o->regs.rsp + 8 * k);
     } else if (c->mode == M64 && o->regs.rip >= SYSCALL_STUB && o->regs.rip < SYSCALL_STUB + 16) {
         /* syscall has no frame: report what it leaves where a frame would be */
         o->kind = 1;
@@ -1392,7 +1533,19 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
             snprintf(buf, len, "want vector %d error 0x%x, it completed", x->vector, x->err);
             return buf;
         }
-        if (o->frame[0] != (uint64_t)x->vector || o->frame[1] != x->err ||
+        if (x->vector == GATE_VECTOR || x->vector == USTUB_VECTOR) {
+            if (o->frame[0] != (uint64_t)x->vector || o->sregs.cs.selector != x->land_cs) {
+                snprintf(buf, len, "want landing %d with cs 0x%x, got %" PRIu64 " cs 0x%x",
+                         x->vector, x->land_cs, o->frame[0], o->sregs.cs.selector);
+                return buf;
+            }
+            for (unsigned k = 0; k < x->npush; k++)
+                if (o->frame[2 + k] != x->push[k]) {
+                    snprintf(buf, len, "pushed qword %u is 0x%" PRIx64 ", want 0x%" PRIx64, k,
+                             o->frame[2 + k], x->push[k]);
+                    return buf;
+                }
+        } else if (o->frame[0] != (uint64_t)x->vector || o->frame[1] != x->err ||
             o->frame[2] != x->rip) {
             snprintf(buf, len, "want vector %d error 0x%x rip 0x%" PRIx64 ", got vector %" PRIu64
                      " error 0x%" PRIx64 " rip 0x%" PRIx64, x->vector, x->err, x->rip,
@@ -1401,7 +1554,7 @@ static const char *check_expect(const struct tcase *c, const struct outcome *o, 
         }
         uint64_t want_cs = c->ring == 3 && x->vector != SYSCALL_VECTOR ? (SEL_UCODE | 3)
                                                                         : SEL_KCODE;
-        if (o->frame[3] != want_cs) {
+        if (x->vector < GATE_VECTOR && o->frame[3] != want_cs) {
             snprintf(buf, len, "frame cs 0x%" PRIx64 ", want 0x%" PRIx64, o->frame[3], want_cs);
             return buf;
         }
