@@ -489,6 +489,7 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
             (pc & 0xfff) == 0 || ((pc ^ lin) & ~0xfffull))
             break;
     }
+    x86_specialize_block(buf, n);
     struct tb *tb = tb_alloc(&t->tm->tbs, n);
     if (!tb) {
         tb_cache_flush(&t->tm->tbs);

@@ -405,8 +405,8 @@ static uint8_t byte_reg(unsigned r, bool rex)
     return (!rex && r >= 4 && r < 8) ? (uint8_t)(16 + r - 4) : (uint8_t)r;
 }
 
-int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
-               struct x86_insn *out)
+static int decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+                  struct x86_insn *out, bool specialise)
 {
     struct cursor k = { bytes, 0, avail, false };
     struct x86_insn i;
@@ -608,9 +608,12 @@ prefixes_done:
         __atomic_fetch_add(&x86_ud_count, 1, __ATOMIC_RELAXED);
     } else {
         i.fn = d->fn;
+    }
+    if (specialise && i.fn != op_ud) {
         i.fn = x86_specialize_alu(&i);
         i.fn = x86_specialize_shift(&i);
         i.fn = x86_specialize_mov(&i);
+        i.fn = x86_specialize_muldiv(&i);
     }
     *out = i;
     return (int)i.len;
@@ -621,6 +624,18 @@ too_long:
     out->len = X86_MAX_INSN;
     out->opcode = bytes[0];
     return -1;
+}
+
+int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+               struct x86_insn *out)
+{
+    return decode(c, bytes, avail, out, true);
+}
+
+int x86_decode_generic(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+                       struct x86_insn *out)
+{
+    return decode(c, bytes, avail, out, false);
 }
 
 void x86_describe(const struct x86_insn *i, const uint8_t *bytes, char *buf, unsigned size)

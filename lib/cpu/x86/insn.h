@@ -58,6 +58,12 @@ _Static_assert(sizeof(struct x86_insn) == 40, "x86_insn grew: the translation ca
 int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
                struct x86_insn *out);
 
+/* The same without the decode-time specialisation (x86_specialize_*): every
+ * instruction gets its table's generic handler. For tests that compare the
+ * specialised handlers with the generic ones. */
+int x86_decode_generic(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+                       struct x86_insn *out);
+
 /* A one-line description for messages: "0f 0b (ud2)" style. */
 void x86_describe(const struct x86_insn *i, const uint8_t *bytes, char *buf, unsigned size);
 

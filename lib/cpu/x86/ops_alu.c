@@ -421,11 +421,22 @@ SPEC_INCDEC(inc_r_8, 8, 1, CC_INC)
 SPEC_INCDEC(dec_r_4, 4, -1ull, CC_DEC)
 SPEC_INCDEC(dec_r_8, 8, -1ull, CC_DEC)
 
+#define SPEC_TEST(size)                                                          \
+    static enum x86_status test_rr_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        alu(c, ALU_AND, size, SPEC_GET(size, i->rm), SPEC_GET(size, i->reg));    \
+        return X86_OK;                                                           \
+    }
+SPEC_TEST(4)
+SPEC_TEST(8)
+
 x86_handler x86_specialize_alu(const struct x86_insn *i)
 {
     if ((i->opsize != 4 && i->opsize != 8) || i->lock)
         return i->fn;
     unsigned w = i->opsize == 8;
+    if (i->fn == op_test_rm_r && !i->mem)
+        return w ? test_rr_8 : test_rr_4;
     if (i->fn == op_alu_rm_r && !i->mem)
         return spec_rr[w][(i->opcode >> 3) & 7];
     if (i->fn == op_alu_rm_imm && !i->mem)
@@ -437,4 +448,34 @@ x86_handler x86_specialize_alu(const struct x86_insn *i)
         return dec ? (w ? dec_r_8 : dec_r_4) : (w ? inc_r_8 : inc_r_4);
     }
     return i->fn;
+}
+
+/* The lazy operation an instruction always leaves when it completes (its
+ * size is i->opsize), for the block-level rewrite of a following jcc; -1
+ * when it is not one of these. */
+int x86_flags_left(const struct x86_insn *i)
+{
+    static const int8_t cc_of_alu[8] = { CC_ADD, CC_LOGIC, -1, -1, CC_LOGIC, CC_SUB, CC_LOGIC,
+                                         CC_SUB }; /* adc and sbb: not here */
+    x86_handler fn = i->fn;
+    if (fn == op_alu_rm_r || fn == op_alu_r_rm || fn == op_alu_a_imm)
+        return cc_of_alu[(i->opcode >> 3) & 7];
+    if (fn == op_alu_rm_imm)
+        return cc_of_alu[i->sub];
+    if (fn == op_test_rm_r || fn == op_test_a_imm || fn == test_rr_4 || fn == test_rr_8 ||
+        (fn == op_grp3 && i->sub <= 1))
+        return CC_LOGIC;
+    if (fn == inc_r_4 || fn == inc_r_8)
+        return CC_INC;
+    if (fn == dec_r_4 || fn == dec_r_8)
+        return CC_DEC;
+    if (fn == op_inc_dec_r)
+        return i->opcode & 8 ? CC_DEC : CC_INC;
+    if (fn == op_inc_dec_rm)
+        return i->sub == 1 ? CC_DEC : CC_INC;
+    for (unsigned w = 0; w < 2; w++)
+        for (unsigned op = 0; op < 8; op++)
+            if (fn == spec_rr[w][op] || fn == spec_ri[w][op] || fn == spec_ai[w][op])
+                return cc_of_alu[op];
+    return -1;
 }
