@@ -636,20 +636,35 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
     uint64_t ipmask = c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
     const struct x86_insn *i = tb->insn, *end = tb->insn + n;
     enum block_end how = END_NEXT;
+    /* rip runs ahead of c->rip across pure instructions (insn.h), which
+     * need neither it nor next_rip nor a look at attention after them; it
+     * is stored before any other instruction and when the block ends. The
+     * mask can wait: masking a sum once is masking each addition. */
+    uint64_t rip = c->rip;
     for (; i < end; i++) {
-        c->next_rip = (c->rip + i->len) & ipmask;
+        if (i->pure) {
+            i->fn(c, i);
+            rip += i->len;
+            continue;
+        }
+        rip &= ipmask;
+        c->rip = rip;
+        c->next_rip = (rip + i->len) & ipmask;
         enum x86_status st = i->fn(c, i);
         if (__builtin_expect(st == X86_OK, 1)) {
-            c->rip = c->next_rip;
+            rip = c->next_rip;
             bool leave = false;
-            if (__builtin_expect(c->attention, 0) && retire_attention(t, &leave)) {
-                i++;
-                if (leave) {
-                    *st_out = X86_EXIT;
-                    how = END_STATUS;
-                    budget_cut = false;
+            if (__builtin_expect(c->attention, 0)) {
+                c->rip = rip;
+                if (retire_attention(t, &leave)) {
+                    i++;
+                    if (leave) {
+                        *st_out = X86_EXIT;
+                        how = END_STATUS;
+                        budget_cut = false;
+                    }
+                    goto out;
                 }
-                break;
             }
             continue;
         }
@@ -662,7 +677,7 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
                 how = END_STATUS;
                 budget_cut = false;
             }
-            break;
+            goto out;
         }
         if (st == X86_BRANCH) {
             c->rip = c->next_rip;
@@ -676,15 +691,17 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
                 how = END_STATUS;
                 budget_cut = false;
             }
-            break;
+            goto out;
         }
         if (st == X86_EXIT && c->exit_reason == X86_EXIT_HLT)
             i++; /* hlt retired (it moved rip itself) */
         *st_out = st;
         how = END_STATUS;
         budget_cut = false;
-        break;
+        goto out;
     }
+    c->rip = rip & ipmask;
+out:;
     unsigned done = (unsigned)(i - tb->insn);
     t->instructions += done;
     if (t->budget_on)

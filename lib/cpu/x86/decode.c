@@ -615,6 +615,7 @@ prefixes_done:
         i.fn = x86_specialize_mov(&i);
         i.fn = x86_specialize_muldiv(&i);
     }
+    i.pure = x86_handler_pure(i.fn);
     *out = i;
     return (int)i.len;
 

@@ -196,6 +196,16 @@ x86_handler x86_specialize_shift(const struct x86_insn *i);
  * 64-bit address, movzx/movsx/movsxd, and the register forms of cmovcc and
  * setcc. */
 x86_handler x86_specialize_mov(const struct x86_insn *i);
+/* Handlers that fit insn->pure (register-only, no fault, no rip), per file;
+ * x86_handler_pure asks them all. */
+bool x86_pure_alu(x86_handler fn);
+bool x86_pure_shift(x86_handler fn);
+bool x86_pure_move(x86_handler fn);
+bool x86_pure_muldiv(x86_handler fn);
+static inline bool x86_handler_pure(x86_handler fn)
+{
+    return x86_pure_alu(fn) || x86_pure_shift(fn) || x86_pure_move(fn) || x86_pure_muldiv(fn);
+}
 /* The same for the register form of 32/64-bit imul reg, r/m. */
 x86_handler x86_specialize_muldiv(const struct x86_insn *i);
 /* At translation, when the instruction's rip is known (64-bit mode only):

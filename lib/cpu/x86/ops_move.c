@@ -552,5 +552,19 @@ bool x86_resolve_lea(struct x86_insn *i, uint64_t next_rip)
     uint64_t v = i->disp + (i->base == X86_RIPREL ? next_rip : 0);
     i->imm = v & x86_mask(i->opsize);
     i->fn = lea_const;
+    i->pure = 1;
     return true;
+}
+
+bool x86_pure_move(x86_handler fn)
+{
+    static const x86_handler pure[] = {
+        op_mov_r_imm, op_xchg_a_r, op_nop, mov_rr_4, mov_rr_8, lea_b_4, lea_b_8, lea_bi_4,
+        lea_bi_8, lea_i_4, lea_i_8, lea_const, movzx_r8, movzx_r16, movsx_r8_4, movsx_r8_8,
+        movsx_r16_4, movsx_r16_8, movsxd_r, cmov_rr_4, cmov_rr_8, setcc_r,
+    };
+    for (unsigned k = 0; k < sizeof pure / sizeof pure[0]; k++)
+        if (fn == pure[k])
+            return true;
+    return false;
 }
