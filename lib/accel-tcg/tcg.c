@@ -429,6 +429,11 @@ static enum x86_status fetch_page(struct tcg_vcpu *t, uint64_t lin, uint64_t *gp
     return X86_OK;
 }
 
+static uint64_t ip_mask(const struct x86_cpu *c)
+{
+    return c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
+}
+
 static uint64_t pc_linear(const struct x86_cpu *c)
 {
     uint64_t lin = c->seg[S_CS].base + c->rip;
@@ -624,16 +629,17 @@ static bool retire_attention(struct tcg_vcpu *t, bool *exit)
     return end;
 }
 
-static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x86_status *st_out)
+/* ipmask: the instruction pointer's width in the block's mode (ip_mask()). */
+static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, uint64_t ipmask,
+                                enum x86_status *st_out)
 {
     struct x86_cpu *c = &t->cpu;
     unsigned n = tb->count;
     bool budget_cut = false;
-    if (t->budget_on && t->budget < n) {
+    if (__builtin_expect(t->budget_on, 0) && t->budget < n) {
         n = (unsigned)t->budget;
         budget_cut = true;
     }
-    uint64_t ipmask = c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
     const struct x86_insn *i = tb->insn, *end = tb->insn + n;
     enum block_end how = END_NEXT;
     /* rip runs ahead of c->rip across pure instructions (insn.h), which
@@ -681,6 +687,8 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
         }
         if (st == X86_BRANCH) {
             c->rip = c->next_rip;
+            if (__builtin_expect(i + 1 == end && !c->attention, 1))
+                goto all_ran; /* the usual end: the block's last instruction */
             bool leave = false;
             if (c->attention)
                 retire_attention(t, &leave);
@@ -701,6 +709,14 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
         goto out;
     }
     c->rip = rip & ipmask;
+all_ran:
+    t->instructions += n;
+    if (__builtin_expect(t->budget_on, 0)) {
+        t->budget -= n;
+        if (budget_cut && t->budget == 0)
+            return END_BUDGET;
+    }
+    return END_NEXT;
 out:;
     unsigned done = (unsigned)(i - tb->insn);
     t->instructions += done;
@@ -842,17 +858,22 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             bool stepping = c->mode_key & X86_MODE_STEP;
             unsigned burst = t->budget_on || stepping ? 1 : 64;
             struct pc_intc *intc = tm->intc;
+            /* A burst stays in one mode (a change ends it, and the loop
+             * above flushes the TLB if it must): the instruction pointer's
+             * mask holds for the whole burst. */
+            uint32_t key = c->mode_key;
+            uint64_t ipmask = ip_mask(c);
             for (;;) {
                 prev = tb;
                 prev_gen = tm->tbs.generation;
-                end = run_block(t, tb, &st);
+                end = run_block(t, tb, ipmask, &st);
                 if (end != END_NEXT || --burst == 0 ||
                     atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
                     (intc && pc_intc_intr(intc)))
                     break;
                 struct tb *n = tb->succ;
-                if (!n || !n->valid || tb->succ_gen != tm->map_gen ||
-                    n->mode_key != c->mode_key || n->lin != pc_linear(c) ||
+                if (!n || !n->valid || tb->succ_gen != tm->map_gen || n->mode_key != key ||
+                    c->mode_key != key || n->lin != pc_linear(c) ||
                     prev_gen != tm->tbs.generation)
                     break;
                 tb = n;

@@ -614,6 +614,7 @@ prefixes_done:
         i.fn = x86_specialize_shift(&i);
         i.fn = x86_specialize_mov(&i);
         i.fn = x86_specialize_muldiv(&i);
+        i.fn = x86_specialize_stack(&i);
     }
     i.pure = x86_handler_pure(i.fn);
     *out = i;

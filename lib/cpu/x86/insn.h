@@ -46,11 +46,12 @@ struct x86_insn {
     uint8_t mem : 1;  /* the ModRM r/m operand is memory */
     uint8_t lock : 1; /* a lock prefix was present */
     uint8_t osz : 1;  /* a 0x66 prefix was present (mandatory-prefix instructions) */
-    /* The handler works on registers (and the lazy flags) only: it cannot
-     * fault, always returns X86_OK, never sets cpu->attention, and reads
-     * neither cpu->rip nor cpu->next_rip, which the run loop leaves stale
-     * for it (x86_handler_pure). */
-    uint8_t pure : 1;
+    /* 1: the handler works on registers (and the lazy flags) only: it
+     * cannot fault, always returns X86_OK, never sets cpu->attention, and
+     * reads neither cpu->rip nor cpu->next_rip, which the run loop leaves
+     * stale for it (x86_handler_pure). A whole byte (the struct's last
+     * spare one): the run loop tests it before every instruction. */
+    uint8_t pure;
 };
 
 /* Decode one instruction from bytes[0..avail) for the CPU's current mode.

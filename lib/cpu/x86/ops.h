@@ -206,6 +206,8 @@ static inline bool x86_handler_pure(x86_handler fn)
 {
     return x86_pure_alu(fn) || x86_pure_shift(fn) || x86_pure_move(fn) || x86_pure_muldiv(fn);
 }
+/* The same for push and pop of a 64-bit register. */
+x86_handler x86_specialize_stack(const struct x86_insn *i);
 /* The same for the register form of 32/64-bit imul reg, r/m. */
 x86_handler x86_specialize_muldiv(const struct x86_insn *i);
 /* At translation, when the instruction's rip is known (64-bit mode only):

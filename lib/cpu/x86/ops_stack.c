@@ -316,7 +316,8 @@ static enum x86_status jmp_fixed(struct x86_cpu *c, const struct x86_insn *i)
     return X86_BRANCH;
 }
 
-static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
+static __attribute__((noinline)) enum x86_status call_fixed_slow(struct x86_cpu *c,
+                                                                  const struct x86_insn *i)
 {
     enum x86_status st = x86_push(c, 8, c->next_rip);
     if (st)
@@ -325,10 +326,17 @@ static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
     return X86_BRANCH;
 }
 
-/* c3 in 64-bit mode with the default 64-bit operand: pop, check, go. */
-static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
+static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
 {
-    (void)i;
+    if (!x86_try_push64(c, c->next_rip))
+        return call_fixed_slow(c, i);
+    c->next_rip = i->imm2;
+    return X86_BRANCH;
+}
+
+/* c3 in 64-bit mode with the default 64-bit operand: pop, check, go. */
+static __attribute__((noinline)) enum x86_status ret64_slow(struct x86_cpu *c)
+{
     uint64_t target, sp = c->regs[R_SP];
     enum x86_status st = x86_load(c, S_SS, sp, 8, &target);
     if (st)
@@ -338,6 +346,46 @@ static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
     c->regs[R_SP] = sp + 8;
     c->next_rip = target;
     return X86_BRANCH;
+}
+
+static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
+{
+    (void)i;
+    uint64_t target;
+    if (!x86_try_peek64(c, &target) || (uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        return ret64_slow(c);
+    c->regs[R_SP] += 8;
+    c->next_rip = target;
+    return X86_BRANCH;
+}
+
+/* push and pop of a 64-bit register (64-bit mode, no 0x66). */
+static enum x86_status push64_r(struct x86_cpu *c, const struct x86_insn *i)
+{
+    if (!x86_try_push64(c, c->regs[i->reg]))
+        return op_push_r(c, i);
+    return X86_OK;
+}
+
+static enum x86_status pop64_r(struct x86_cpu *c, const struct x86_insn *i)
+{
+    uint64_t v;
+    if (!x86_try_peek64(c, &v))
+        return op_pop_r(c, i);
+    c->regs[R_SP] += 8;
+    c->regs[i->reg] = v; /* after: pop rsp loads the popped value */
+    return X86_OK;
+}
+
+x86_handler x86_specialize_stack(const struct x86_insn *i)
+{
+    if (i->opsize != 8)
+        return i->fn;
+    if (i->fn == op_push_r)
+        return push64_r;
+    if (i->fn == op_pop_r)
+        return pop64_r;
+    return i->fn;
 }
 
 /* ---- jcc after a known flag setter ------------------------------------------
