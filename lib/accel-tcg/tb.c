@@ -21,7 +21,7 @@ static unsigned hash_page(uint64_t page)
 
 /* tc must be zeroed memory (its hash tables are large: calloc's fresh pages
  * cost nothing until touched). */
-int tb_cache_init(struct tb_cache *tc, size_t arena_size)
+int tb_cache_init(struct tb_cache *tc, size_t arena_size, size_t limit)
 {
     /* Reserved, not committed: pages are touched only as blocks are made. */
     void *p = vxi_host_alloc(arena_size, false);
@@ -29,7 +29,16 @@ int tb_cache_init(struct tb_cache *tc, size_t arena_size)
         return -1;
     tc->arena = p;
     tc->arena_size = arena_size;
+    tc->arena_limit = limit < arena_size ? limit : arena_size;
     return 0;
+}
+
+bool tb_cache_grow(struct tb_cache *tc)
+{
+    if (tc->arena_limit >= tc->arena_size)
+        return false;
+    tc->arena_limit = tc->arena_limit * 2 < tc->arena_size ? tc->arena_limit * 2 : tc->arena_size;
+    return true;
 }
 
 void tb_cache_fini(struct tb_cache *tc)
@@ -57,7 +66,7 @@ void tb_cache_flush(struct tb_cache *tc)
 static void *arena_alloc(struct tb_cache *tc, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
-    if (tc->arena_used + size > tc->arena_size)
+    if (tc->arena_used + size > tc->arena_limit)
         return NULL;
     void *p = tc->arena + tc->arena_used;
     tc->arena_used += size;
@@ -70,6 +79,17 @@ struct tb *tb_alloc(struct tb_cache *tc, unsigned count)
     if (tb)
         memset(tb, 0, sizeof *tb);
     return tb;
+}
+
+bool tb_seen(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin)
+{
+    uint64_t h = (phys ^ ((uint64_t)mode_key << 40) ^ (lin << 20)) * 0x9e3779b97f4a7c15ull;
+    uint32_t *slot = &tc->seen[h >> (64 - TB_SEEN_BITS)];
+    uint32_t tag = (uint32_t)h | 1; /* never 0, the empty slot */
+    if (*slot == tag)
+        return true;
+    *slot = tag;
+    return false;
 }
 
 struct tb *tb_lookup(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin)

@@ -38,7 +38,17 @@
 #include "mmu/x86_walk.h"
 
 #define ULL(x) ((unsigned long long)(x))
-#define TB_ARENA_SIZE (256u << 20) /* reserved address space; committed as used */
+/* The translation cache: address space reserved for TB_ARENA_SIZE bytes,
+ * of which TB_ARENA_START may be used before the cache is flushed. Code
+ * that runs once is not kept (tb_seen), and what a Linux boot keeps fits
+ * with two flushes. A cache that fills again within TB_GROW_INSNS
+ * instructions of its last flush doubles its limit instead: the working set
+ * does not fit, and refilling 6 MiB (some 20,000 blocks to decode again)
+ * that often would cost a few percent. The first fill says nothing of the
+ * working set (start-up code runs once), so it always flushes. */
+#define TB_ARENA_SIZE (256u << 20)
+#define TB_ARENA_START (6u << 20)
+#define TB_GROW_INSNS 200000000ull
 #define MMIO_LOG 8
 
 struct tcg_machine {
@@ -50,6 +60,9 @@ struct tcg_machine {
      * is looked up afresh. */
     uint64_t map_gen;
     struct pc_intc *intc; /* VX_MACHINE_IRQCHIP, else NULL */
+    /* The last flush: by which vCPU, at which of its instruction counts. */
+    const struct tcg_vcpu *flush_vcpu;
+    uint64_t flush_insns;
 };
 
 #define CLOCK_CHECK_INSNS 4096
@@ -66,6 +79,10 @@ struct tcg_vcpu {
     struct x86_cpu cpu;
     vx_vcpu *v;
     struct tcg_machine *tm;
+    /* A block run once and not kept: the first run of code at an address
+     * (most boot code runs once) is decoded here; the cache holds it from
+     * the second run on (tb_seen). Never linked, hashed or in jmp_cache. */
+    struct tb *scratch;
     struct tb *jmp_cache[1u << TB_JMP_BITS];
     uint64_t jmp_generation;
     uint32_t tlb_mode_key;
@@ -185,8 +202,18 @@ static enum x86_status mmio(struct tcg_vcpu *t, uint64_t gpa, unsigned size, boo
 
 /* A store reached guest-physical page `page`: blocks translated from it die,
  * and the running block ends after this instruction (it may be one of them). */
+static bool scratch_on(const struct tcg_vcpu *t, uint64_t page)
+{
+    const struct tb *s = t->scratch;
+    return s->valid && (s->page[0] == page || s->page[1] == page);
+}
+
 static void code_stored(struct tcg_vcpu *t, uint64_t page)
 {
+    if (scratch_on(t, page)) {
+        t->scratch->valid = false;
+        t->cpu.end_block = t->cpu.attention = true;
+    }
     if (tb_page_has_code(&t->tm->tbs, page)) {
         tb_invalidate_page(&t->tm->tbs, page);
         t->cpu.end_block = t->cpu.attention = true;
@@ -450,8 +477,22 @@ static void flush_code_page_from_tlbs(struct tcg_vcpu *t, uint64_t gpa_page)
     }
 }
 
+/* The translation cache is full: flush it, or grow it if it filled too soon
+ * after the last flush (TB_GROW_INSNS, counted by the vCPU that flushed). */
+static void cache_full(struct tcg_vcpu *t)
+{
+    struct tcg_machine *tm = t->tm;
+    if (tm->flush_vcpu == t && t->instructions - tm->flush_insns < TB_GROW_INSNS &&
+        tb_cache_grow(&tm->tbs))
+        return;
+    tm->flush_vcpu = t;
+    tm->flush_insns = t->instructions;
+    tb_cache_flush(&tm->tbs);
+}
+
+/* keep: into the cache; else into t->scratch, for one run. */
 static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
-                                 uint8_t *host, struct tb **out)
+                                 uint8_t *host, bool keep, struct tb **out)
 {
     struct x86_cpu *c = &t->cpu;
     struct x86_insn buf[TB_MAX_INSNS];
@@ -495,9 +536,9 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
             break;
     }
     x86_specialize_block(buf, n);
-    struct tb *tb = tb_alloc(&t->tm->tbs, n);
+    struct tb *tb = keep ? tb_alloc(&t->tm->tbs, n) : t->scratch;
     if (!tb) {
-        tb_cache_flush(&t->tm->tbs);
+        cache_full(t);
         tb = tb_alloc(&t->tm->tbs, n);
         if (!tb) {
             vxi_error(VX_ENOMEM, "tcg: the translation cache cannot hold one block");
@@ -512,9 +553,12 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
     tb->mode_key = c->mode_key;
     tb->count = n;
     memcpy(tb->insn, buf, n * sizeof buf[0]);
-    if (!tb_insert(&t->tm->tbs, tb)) {
-        tb_cache_flush(&t->tm->tbs);
-        return translate(t, lin, gpa, host, out);
+    if (!keep) {
+        tb->valid = true;
+        tb->succ = NULL;
+    } else if (!tb_insert(&t->tm->tbs, tb)) {
+        cache_full(t);
+        return translate(t, lin, gpa, host, keep, out);
     }
     flush_code_page_from_tlbs(t, tb->page[0]);
     if (page2 != TB_NO_PAGE)
@@ -545,9 +589,12 @@ static enum x86_status find_block(struct tcg_vcpu *t, struct tb **out)
     }
     tb = tb_lookup(tc, gpa, c->mode_key, lin);
     if (!tb) {
-        st = translate(t, lin, gpa, host, &tb);
-        if (st)
+        bool keep = tb_seen(tc, gpa, c->mode_key, lin);
+        st = translate(t, lin, gpa, host, keep, &tb);
+        if (st || !keep) {
+            *out = tb;
             return st;
+        }
     }
     t->jmp_cache[h] = tb;
     *out = tb;
@@ -843,7 +890,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             tb = next;
         } else {
             st = find_block(t, &tb);
-            if (st == X86_OK && prev && prev_gen == tm->tbs.generation) {
+            if (st == X86_OK && prev && prev_gen == tm->tbs.generation && tb != t->scratch &&
+                prev != t->scratch) {
                 prev->succ = tb;
                 prev->succ_gen = tm->map_gen;
             }
@@ -977,7 +1025,7 @@ static int tcg_machine_init(vx_machine *m)
     struct tcg_machine *tm = vxi_host_alloc(TCG_MACHINE_BYTES, true);
     if (!tm)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
-    if (tb_cache_init(&tm->tbs, TB_ARENA_SIZE)) {
+    if (tb_cache_init(&tm->tbs, TB_ARENA_SIZE, TB_ARENA_START)) {
         vxi_host_free(tm, TCG_MACHINE_BYTES, true);
         return vxi_error(VX_ENOMEM, "tcg: cannot reserve the translation cache");
     }
@@ -1026,6 +1074,12 @@ static int tcg_vcpu_init(vx_vcpu *v)
     if (!t)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
     memset(t, 0, size);
+    t->scratch = calloc(1, sizeof(struct tb) + TB_MAX_INSNS * sizeof(struct x86_insn));
+    if (!t->scratch) {
+        free(t);
+        return vxi_error(VX_ENOMEM, "tcg: out of memory");
+    }
+    t->scratch->page[0] = t->scratch->page[1] = TB_NO_PAGE;
     t->v = v;
     t->tm = v->machine->accel;
     x86_cpu_reset(&t->cpu);
@@ -1041,6 +1095,9 @@ static int tcg_vcpu_init(vx_vcpu *v)
 
 static void tcg_vcpu_fini(vx_vcpu *v)
 {
+    struct tcg_vcpu *t = v->accel;
+    if (t)
+        free(t->scratch);
     free(v->accel);
     v->accel = NULL;
 }
@@ -1069,8 +1126,16 @@ static void tcg_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
         lock_machine(tm);
     unsigned killed = 0;
     uint64_t first = gpa & ~0xfffull;
-    for (uint64_t page = first; page < gpa + len && page >= first; page += 0x1000)
+    for (uint64_t page = first; page < gpa + len && page >= first; page += 0x1000) {
         killed += tb_invalidate_page(&tm->tbs, page);
+        for (unsigned k = 0; k < m->vcpu_count; k++) {
+            struct tcg_vcpu *o = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
+            if (o && scratch_on(o, page)) {
+                o->scratch->valid = false;
+                killed++;
+            }
+        }
+    }
     if (held && killed) {
         struct tcg_vcpu *t = cur->accel;
         t->cpu.end_block = t->cpu.attention = true;
