@@ -30,6 +30,7 @@ int tb_cache_init(struct tb_cache *tc, size_t arena_size, size_t limit)
     tc->arena = p;
     tc->arena_size = arena_size;
     tc->arena_limit = limit < arena_size ? limit : arena_size;
+    tc->arena_keep = tc->arena_limit;
     return 0;
 }
 
@@ -54,10 +55,11 @@ void tb_cache_flush(struct tb_cache *tc)
         return; /* nothing was ever translated: nothing to forget */
     memset(tc->hash, 0, sizeof tc->hash);
     memset(tc->pages, 0, sizeof tc->pages);
-    /* Give the pages back to the kernel: a cache that grew once for a large
-     * guest need not stay resident. */
-    if (tc->arena_used > (1u << 20))
-        madvise(tc->arena, tc->arena_used, MADV_DONTNEED);
+    /* Give the pages above the first limit back to the kernel: a cache that
+     * grew once for a large guest need not stay resident. Those below it are
+     * used again at once (faulting them in afresh cost more than decoding). */
+    if (tc->arena_used > tc->arena_keep)
+        madvise(tc->arena + tc->arena_keep, tc->arena_used - tc->arena_keep, MADV_DONTNEED);
     tc->arena_used = 0;
     tc->generation++;
     tc->flushes++;

@@ -53,6 +53,7 @@ struct tb_cache {
     unsigned char *arena;
     size_t arena_size, arena_used;
     size_t arena_limit; /* what may be used before a flush: <= arena_size */
+    size_t arena_keep;  /* the first limit: what a flush leaves resident */
     uint64_t generation;  /* bumped at every flush */
     unsigned long translated, invalidated, flushes;
 };

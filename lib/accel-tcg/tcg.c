@@ -208,12 +208,26 @@ static bool scratch_on(const struct tcg_vcpu *t, uint64_t page)
     return s->valid && (s->page[0] == page || s->page[1] == page);
 }
 
+/* Kill the scratch blocks (of every vCPU: another's may be kept later)
+ * on a guest-physical page that was written. Returns true when t's own
+ * was one. */
+static bool kill_scratch(vx_machine *m, const struct tcg_vcpu *t, uint64_t page)
+{
+    bool own = false;
+    for (unsigned k = 0; k < m->vcpu_count; k++) {
+        struct tcg_vcpu *o = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
+        if (o && scratch_on(o, page)) {
+            o->scratch->valid = false;
+            own |= o == t;
+        }
+    }
+    return own;
+}
+
 static void code_stored(struct tcg_vcpu *t, uint64_t page)
 {
-    if (scratch_on(t, page)) {
-        t->scratch->valid = false;
+    if (kill_scratch(t->v->machine, t, page))
         t->cpu.end_block = t->cpu.attention = true;
-    }
     if (tb_page_has_code(&t->tm->tbs, page)) {
         tb_invalidate_page(&t->tm->tbs, page);
         t->cpu.end_block = t->cpu.attention = true;
@@ -490,11 +504,39 @@ static void cache_full(struct tcg_vcpu *t)
     tb_cache_flush(&tm->tbs);
 }
 
+/* The scratch block, still alive, is the block wanted at (lin, gpa, the
+ * current mode) the second time: into the cache without a second decode.
+ * Its pages are still out of the store TLBs, or a store would have killed
+ * it. Returns false when it is some other block, or the cache is full. */
+static bool keep_scratch(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa, struct tb **out)
+{
+    struct tb *s = t->scratch;
+    if (!s->valid || s->lin != lin || s->phys != gpa || s->mode_key != t->cpu.mode_key)
+        return false;
+    struct tb *tb = tb_alloc(&t->tm->tbs, s->count);
+    if (!tb)
+        return false;
+    tb->lin = s->lin;
+    tb->phys = s->phys;
+    tb->page[0] = s->page[0];
+    tb->page[1] = s->page[1];
+    tb->mode_key = s->mode_key;
+    tb->count = s->count;
+    memcpy(tb->insn, s->insn, s->count * sizeof s->insn[0]);
+    if (!tb_insert(&t->tm->tbs, tb))
+        return false;
+    s->valid = false;
+    *out = tb;
+    return true;
+}
+
 /* keep: into the cache; else into t->scratch, for one run. */
 static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
                                  uint8_t *host, bool keep, struct tb **out)
 {
     struct x86_cpu *c = &t->cpu;
+    if (keep && keep_scratch(t, lin, gpa, out))
+        return X86_OK;
     struct x86_insn buf[TB_MAX_INSNS];
     unsigned n = 0;
     uint64_t pc = lin, page2 = TB_NO_PAGE;
@@ -1110,8 +1152,10 @@ static void forget_translations(vx_machine *m)
     tm->map_gen++;
     for (unsigned k = 0; k < m->vcpu_count; k++) {
         struct tcg_vcpu *t = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
-        if (t)
+        if (t) {
             vx_tlb_flush(&t->cpu.tlb);
+            t->scratch->valid = false;
+        }
     }
 }
 
@@ -1128,13 +1172,8 @@ static void tcg_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
     uint64_t first = gpa & ~0xfffull;
     for (uint64_t page = first; page < gpa + len && page >= first; page += 0x1000) {
         killed += tb_invalidate_page(&tm->tbs, page);
-        for (unsigned k = 0; k < m->vcpu_count; k++) {
-            struct tcg_vcpu *o = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
-            if (o && scratch_on(o, page)) {
-                o->scratch->valid = false;
-                killed++;
-            }
-        }
+        if (kill_scratch(m, held ? cur->accel : NULL, page))
+            killed++;
     }
     if (held && killed) {
         struct tcg_vcpu *t = cur->accel;

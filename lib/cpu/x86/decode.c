@@ -405,6 +405,13 @@ static uint8_t byte_reg(unsigned r, bool rex)
     return (!rex && r >= 4 && r < 8) ? (uint8_t)(16 + r - 4) : (uint8_t)r;
 }
 
+/* Table handlers that fit insn->pure as they are. */
+static bool generic_pure(x86_handler fn)
+{
+    return fn == op_mov_r_imm || fn == op_xchg_a_r || fn == op_nop || fn == op_cbw ||
+           fn == op_cwd || fn == op_bswap;
+}
+
 static int decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
                   struct x86_insn *out, bool specialise)
 {
@@ -609,14 +616,18 @@ prefixes_done:
     } else {
         i.fn = d->fn;
     }
-    if (specialise && i.fn != op_ud) {
-        i.fn = x86_specialize_alu(&i);
-        i.fn = x86_specialize_shift(&i);
-        i.fn = x86_specialize_mov(&i);
-        i.fn = x86_specialize_muldiv(&i);
-        i.fn = x86_specialize_stack(&i);
-    }
-    i.pure = x86_handler_pure(i.fn);
+    /* The specialisations are exclusive: the first that applies wins. What
+     * is pure is said in ops.h (x86_pure_move). */
+    x86_handler g = i.fn;
+    if (!specialise || g == op_ud)
+        i.pure = generic_pure(g);
+    else if ((i.fn = x86_specialize_alu(&i)) != g || (i.fn = x86_specialize_shift(&i)) != g ||
+             (i.fn = x86_specialize_muldiv(&i)) != g)
+        i.pure = 1;
+    else if ((i.fn = x86_specialize_mov(&i)) != g)
+        i.pure = x86_pure_move(i.fn);
+    else if ((i.fn = x86_specialize_stack(&i)) == g)
+        i.pure = generic_pure(g);
     *out = i;
     return (int)i.len;
 

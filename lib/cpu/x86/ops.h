@@ -196,16 +196,10 @@ x86_handler x86_specialize_shift(const struct x86_insn *i);
  * 64-bit address, movzx/movsx/movsxd, and the register forms of cmovcc and
  * setcc. */
 x86_handler x86_specialize_mov(const struct x86_insn *i);
-/* Handlers that fit insn->pure (register-only, no fault, no rip), per file;
- * x86_handler_pure asks them all. */
-bool x86_pure_alu(x86_handler fn);
-bool x86_pure_shift(x86_handler fn);
+/* Which handlers fit insn->pure (register-only, no fault, no rip): every
+ * one x86_specialize_alu, _shift and _muldiv give; of x86_specialize_mov's,
+ * those x86_pure_move names; none of x86_specialize_stack's. */
 bool x86_pure_move(x86_handler fn);
-bool x86_pure_muldiv(x86_handler fn);
-static inline bool x86_handler_pure(x86_handler fn)
-{
-    return x86_pure_alu(fn) || x86_pure_shift(fn) || x86_pure_move(fn) || x86_pure_muldiv(fn);
-}
 /* The same for push and pop of a 64-bit register. */
 x86_handler x86_specialize_stack(const struct x86_insn *i);
 /* The same for the register form of 32/64-bit imul reg, r/m. */

@@ -479,15 +479,3 @@ int x86_flags_left(const struct x86_insn *i)
                 return cc_of_alu[op];
     return -1;
 }
-
-bool x86_pure_alu(x86_handler fn)
-{
-    if (fn == op_cbw || fn == op_cwd || fn == test_rr_4 || fn == test_rr_8 || fn == inc_r_4 ||
-        fn == inc_r_8 || fn == dec_r_4 || fn == dec_r_8)
-        return true;
-    for (unsigned w = 0; w < 2; w++)
-        for (unsigned op = 0; op < 8; op++)
-            if (fn == spec_rr[w][op] || fn == spec_ri[w][op] || fn == spec_ai[w][op])
-                return true;
-    return false;
-}

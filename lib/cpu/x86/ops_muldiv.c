@@ -293,8 +293,3 @@ x86_handler x86_specialize_muldiv(const struct x86_insn *i)
         return i->opsize == 8 ? imul_rr_8 : imul_rr_4;
     return i->fn;
 }
-
-bool x86_pure_muldiv(x86_handler fn)
-{
-    return fn == imul_rr_4 || fn == imul_rr_8;
-}

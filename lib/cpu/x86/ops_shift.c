@@ -457,10 +457,3 @@ x86_handler x86_specialize_shift(const struct x86_insn *i)
     default: return i->fn; /* rcl/rcr read CF: the generic handler */
     }
 }
-
-bool x86_pure_shift(x86_handler fn)
-{
-    return fn == rol_r_4 || fn == rol_r_8 || fn == ror_r_4 || fn == ror_r_8 || fn == shl_r_4 ||
-           fn == shl_r_8 || fn == shr_r_4 || fn == shr_r_8 || fn == sar_r_4 || fn == sar_r_8 ||
-           fn == op_bswap;
-}
