@@ -98,6 +98,7 @@ static void cpu_init(void)
     cpu.flags = 0x2;
     cpu.cr0 = CR0_PE | CR0_PG;
     cpu.efer = EFER_LME | EFER_LMA;
+    cpu.seg[S_GS].base = 0x1000;
     vx_tlb_flush(&cpu.tlb);
     /* The first page through the TLB fast path, the second through the
      * slow path, the third read-only (never in the store table). */
@@ -135,7 +136,7 @@ static const uint16_t branch_ops[] = {
     0x7f, 0x0f82, 0x0f84, 0x0f85, 0x0f86, 0x0f8c, 0x0f8f, 0xeb, 0xe9, 0xe8, 0xc3,
 };
 
-/* [66] [REX] opcode, then random bytes (ModRM, SIB, displacement,
+/* [66] [67] [64/65] [REX] opcode, then random bytes (ModRM, SIB, displacement,
  * immediate: the decoder takes what it needs). */
 static unsigned encode(uint8_t *b, uint16_t op, bool reg_form)
 {
@@ -144,6 +145,8 @@ static unsigned encode(uint8_t *b, uint16_t op, bool reg_form)
         b[n++] = 0x66;
     if (rnd() % 16 == 0)
         b[n++] = 0x67;
+    if (rnd() % 16 == 0)
+        b[n++] = rnd() % 2 ? 0x64 : 0x65; /* fs: (base 0), gs: (base 0x1000) */
     if (rnd() % 4)
         b[n++] = (uint8_t)(0x40 | (rnd() & 0xf));
     if (op > 0xff)

@@ -623,7 +623,7 @@ prefixes_done:
         i.pure = generic_pure(g);
     else if ((i.fn = x86_specialize_alu(&i)) != g || (i.fn = x86_specialize_shift(&i)) != g ||
              (i.fn = x86_specialize_muldiv(&i)) != g)
-        i.pure = 1;
+        i.pure = !i.mem;
     else if ((i.fn = x86_specialize_mov(&i)) != g)
         i.pure = x86_pure_move(i.fn);
     else if ((i.fn = x86_specialize_stack(&i)) == g)

@@ -196,9 +196,10 @@ x86_handler x86_specialize_shift(const struct x86_insn *i);
  * 64-bit address, movzx/movsx/movsxd, and the register forms of cmovcc and
  * setcc. */
 x86_handler x86_specialize_mov(const struct x86_insn *i);
-/* Which handlers fit insn->pure (register-only, no fault, no rip): every
- * one x86_specialize_alu, _shift and _muldiv give; of x86_specialize_mov's,
- * those x86_pure_move names; none of x86_specialize_stack's. */
+/* Which handlers fit insn->pure (register-only, no fault, no rip): those
+ * x86_specialize_alu, _shift and _muldiv give for register operands; of
+ * x86_specialize_mov's, those x86_pure_move names; none of
+ * x86_specialize_stack's. */
 bool x86_pure_move(x86_handler fn);
 /* The same for push and pop of a 64-bit register. */
 x86_handler x86_specialize_stack(const struct x86_insn *i);

@@ -388,7 +388,22 @@ X86_OP(op_salc)
         return X86_OK;                                                            \
     }
 
-#define SPEC_SIZES(op) SPEC_ALU(op, 4) SPEC_ALU(op, 8)
+/* op reg, [mem] with a 64-bit-mode operand (x86_fast64_operand): the TLB
+ * probed directly; a miss runs op_alu_r_rm. */
+#define SPEC_ALU_LOAD(op, size)                                                   \
+    static enum x86_status alu_rm64_##op##_##size(struct x86_cpu *c,             \
+                                                  const struct x86_insn *i)      \
+    {                                                                             \
+        const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), size);     \
+        if (__builtin_expect(!p, 0))                                              \
+            return op_alu_r_rm(c, i);                                             \
+        uint64_t r = alu(c, op, size, SPEC_GET(size, i->reg), x86_host_read(p, size)); \
+        if (op != ALU_CMP)                                                        \
+            c->regs[i->reg] = r;                                                  \
+        return X86_OK;                                                            \
+    }
+
+#define SPEC_SIZES(op) SPEC_ALU(op, 4) SPEC_ALU(op, 8) SPEC_ALU_LOAD(op, 4) SPEC_ALU_LOAD(op, 8)
 SPEC_SIZES(ALU_ADD)
 SPEC_SIZES(ALU_OR)
 SPEC_SIZES(ALU_ADC)
@@ -406,6 +421,7 @@ SPEC_SIZES(ALU_CMP)
 static const x86_handler spec_rr[2][8] = { SPEC_ROW(alu_rr, 4), SPEC_ROW(alu_rr, 8) };
 static const x86_handler spec_ri[2][8] = { SPEC_ROW(alu_ri, 4), SPEC_ROW(alu_ri, 8) };
 static const x86_handler spec_ai[2][8] = { SPEC_ROW(alu_ai, 4), SPEC_ROW(alu_ai, 8) };
+static const x86_handler spec_rm64[2][8] = { SPEC_ROW(alu_rm64, 4), SPEC_ROW(alu_rm64, 8) };
 
 #define SPEC_INCDEC(name, size, delta, ccop)                                      \
     static enum x86_status name(struct x86_cpu *c, const struct x86_insn *i)      \
@@ -443,6 +459,8 @@ x86_handler x86_specialize_alu(const struct x86_insn *i)
         return spec_ri[w][i->sub];
     if (i->fn == op_alu_a_imm)
         return spec_ai[w][(i->opcode >> 3) & 7];
+    if (i->fn == op_alu_r_rm && x86_fast64_operand(i))
+        return spec_rm64[w][(i->opcode >> 3) & 7];
     if ((i->fn == op_inc_dec_rm && !i->mem) || i->fn == op_inc_dec_r) {
         bool dec = i->fn == op_inc_dec_r ? (i->opcode & 8) : i->sub == 1;
         return dec ? (w ? dec_r_8 : dec_r_4) : (w ? inc_r_8 : inc_r_4);
@@ -475,7 +493,8 @@ int x86_flags_left(const struct x86_insn *i)
         return i->sub == 1 ? CC_DEC : CC_INC;
     for (unsigned w = 0; w < 2; w++)
         for (unsigned op = 0; op < 8; op++)
-            if (fn == spec_rr[w][op] || fn == spec_ri[w][op] || fn == spec_ai[w][op])
+            if (fn == spec_rr[w][op] || fn == spec_ri[w][op] || fn == spec_ai[w][op] ||
+                fn == spec_rm64[w][op])
                 return cc_of_alu[op];
     return -1;
 }

@@ -400,6 +400,28 @@ X86_OP(op_arpl)
 SPEC_MOV(4)
 SPEC_MOV(8)
 
+/* The same loads and stores with a 64-bit-mode operand (x86_fast64_operand):
+ * the TLB probed directly; a miss runs the handler above. */
+#define SPEC_MOV64(size)                                                         \
+    static enum x86_status mov_load64_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), size);    \
+        if (__builtin_expect(!p, 0))                                             \
+            return mov_load_##size(c, i);                                        \
+        c->regs[i->reg] = x86_host_read(p, size);                                \
+        return X86_OK;                                                           \
+    }                                                                            \
+    static enum x86_status mov_store64_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        uint8_t *p = vx_tlb_lookup(c->tlb.store, x86_ea64(c, i), size);          \
+        if (__builtin_expect(!p, 0))                                             \
+            return mov_store_##size(c, i);                                       \
+        x86_host_write(p, size, c->regs[i->reg]);                                \
+        return X86_OK;                                                           \
+    }
+SPEC_MOV64(4)
+SPEC_MOV64(8)
+
 /* lea with a 64-bit address (64-bit mode without 0x67): no segment, no
  * address mask; the result truncated to a 32-bit destination. RIP-relative
  * and absolute forms are constants, resolved with the rip (lea_const). */
@@ -484,6 +506,15 @@ SPEC_MOVX_LOAD(movsx_m16_4, 2, (uint32_t)(int32_t)(int16_t)v)
 SPEC_MOVX_LOAD(movsx_m16_8, 2, (uint64_t)(int64_t)(int16_t)v)
 SPEC_MOVX_LOAD(movsxd_m, 4, (uint64_t)(int64_t)(int32_t)v)
 
+static enum x86_status movzx_m8_64(struct x86_cpu *c, const struct x86_insn *i)
+{
+    const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), 1);
+    if (__builtin_expect(!p, 0))
+        return movzx_m8(c, i);
+    c->regs[i->reg] = *p;
+    return X86_OK;
+}
+
 /* cmovcc between 32/64-bit registers (a 32-bit destination is written, its
  * top half cleared, whatever the condition); setcc of AL..R15B. */
 #define SPEC_CMOV(size)                                                          \
@@ -516,6 +547,8 @@ x86_handler x86_specialize_mov(const struct x86_insn *i)
         return w ? lea_bi_8 : lea_bi_4;
     }
     if (i->fn == op_movzx && wide) {
+        if (i->mem && !(i->opcode & 1) && x86_fast64_operand(i))
+            return movzx_m8_64;
         if (i->mem)
             return i->opcode & 1 ? movzx_m16 : movzx_m8;
         if (i->rm < 16)
@@ -539,6 +572,11 @@ x86_handler x86_specialize_mov(const struct x86_insn *i)
         return i->fn;
     if (!i->mem)
         return w ? mov_rr_8 : mov_rr_4;
+    if (x86_fast64_operand(i)) {
+        if (i->fn == op_mov_r_rm)
+            return w ? mov_load64_8 : mov_load64_4;
+        return w ? mov_store64_8 : mov_store64_4;
+    }
     if (i->fn == op_mov_r_rm)
         return w ? mov_load_8 : mov_load_4;
     return w ? mov_store_8 : mov_store_4;

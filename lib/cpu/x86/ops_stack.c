@@ -496,7 +496,15 @@ unsigned x86_specialize_block(struct x86_insn *insns, unsigned n)
 
 void x86_resolve_branch(const struct x86_cpu *c, struct x86_insn *i, uint64_t rip)
 {
-    if (!c->long64 || x86_resolve_lea(i, rip + i->len) || i->opsize != 8)
+    if (!c->long64 || x86_resolve_lea(i, rip + i->len))
+        return;
+    if (i->mem && i->base == X86_RIPREL) {
+        /* The next rip is a constant too: an absolute operand (x86_ea masks
+         * the sum to a 32-bit address size as before). */
+        i->disp += rip + i->len;
+        i->base = X86_NOREG;
+    }
+    if (i->opsize != 8)
         return;
     if (i->fn == op_ret && i->opcode == 0xc3) {
         i->fn = ret64;
