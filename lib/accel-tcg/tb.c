@@ -86,8 +86,8 @@ struct tb *tb_alloc(struct tb_cache *tc, unsigned count)
 bool tb_seen(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin)
 {
     uint64_t h = (phys ^ ((uint64_t)mode_key << 40) ^ (lin << 20)) * 0x9e3779b97f4a7c15ull;
-    uint32_t *slot = &tc->seen[h >> (64 - TB_SEEN_BITS)];
-    uint32_t tag = (uint32_t)h | 1; /* never 0, the empty slot */
+    uint16_t *slot = &tc->seen[h >> (64 - TB_SEEN_BITS)];
+    uint16_t tag = (uint16_t)(h | 1); /* never 0, the empty slot */
     if (*slot == tag)
         return true;
     *slot = tag;

@@ -36,7 +36,7 @@ struct tb {
 
 #define TB_HASH_BITS 14
 #define TB_JMP_BITS 12
-#define TB_SEEN_BITS 15
+#define TB_SEEN_BITS 14
 
 struct tb_page {
     uint64_t page;        /* guest-physical page address */
@@ -47,8 +47,9 @@ struct tb_page {
 struct tb_cache {
     struct tb *hash[1u << TB_HASH_BITS];
     struct tb_page *pages[1u << TB_HASH_BITS];
-    /* Blocks decoded once and not kept (tb_seen): a tag per slot. */
-    uint32_t seen[1u << TB_SEEN_BITS];
+    /* Blocks decoded once and not kept (tb_seen): a 16-bit tag per slot
+     * (32 KiB: a machine's creation zeroes all of this structure). */
+    uint16_t seen[1u << TB_SEEN_BITS];
     /* Bump allocator for blocks and page records. */
     unsigned char *arena;
     size_t arena_size, arena_used;
