@@ -200,8 +200,7 @@ static enum x86_status mmio(struct tcg_vcpu *t, uint64_t gpa, unsigned size, boo
 
 /* ---- loads and stores that missed the TLB ------------------------------------ */
 
-/* A store reached guest-physical page `page`: blocks translated from it die,
- * and the running block ends after this instruction (it may be one of them). */
+/* Is t's scratch block alive and on guest-physical page `page`? */
 static bool scratch_on(const struct tcg_vcpu *t, uint64_t page)
 {
     const struct tb *s = t->scratch;
@@ -224,6 +223,8 @@ static bool kill_scratch(vx_machine *m, const struct tcg_vcpu *t, uint64_t page)
     return own;
 }
 
+/* A store reached guest-physical page `page`: blocks translated from it die,
+ * and the running block ends after this instruction (it may be one of them). */
 static void code_stored(struct tcg_vcpu *t, uint64_t page)
 {
     if (kill_scratch(t->v->machine, t, page))
