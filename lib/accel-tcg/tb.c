@@ -21,7 +21,7 @@ static unsigned hash_page(uint64_t page)
 
 /* tc must be zeroed memory (its hash tables are large: calloc's fresh pages
  * cost nothing until touched). */
-int tb_cache_init(struct tb_cache *tc, size_t arena_size)
+int tb_cache_init(struct tb_cache *tc, size_t arena_size, size_t limit)
 {
     /* Reserved, not committed: pages are touched only as blocks are made. */
     void *p = vxi_host_alloc(arena_size, false);
@@ -29,7 +29,17 @@ int tb_cache_init(struct tb_cache *tc, size_t arena_size)
         return -1;
     tc->arena = p;
     tc->arena_size = arena_size;
+    tc->arena_limit = limit < arena_size ? limit : arena_size;
+    tc->arena_keep = tc->arena_limit;
     return 0;
+}
+
+bool tb_cache_grow(struct tb_cache *tc)
+{
+    if (tc->arena_limit >= tc->arena_size)
+        return false;
+    tc->arena_limit = tc->arena_limit * 2 < tc->arena_size ? tc->arena_limit * 2 : tc->arena_size;
+    return true;
 }
 
 void tb_cache_fini(struct tb_cache *tc)
@@ -45,10 +55,11 @@ void tb_cache_flush(struct tb_cache *tc)
         return; /* nothing was ever translated: nothing to forget */
     memset(tc->hash, 0, sizeof tc->hash);
     memset(tc->pages, 0, sizeof tc->pages);
-    /* Give the pages back to the kernel: a cache that grew once for a large
-     * guest need not stay resident. */
-    if (tc->arena_used > (1u << 20))
-        madvise(tc->arena, tc->arena_used, MADV_DONTNEED);
+    /* Give the pages above the first limit back to the kernel: a cache that
+     * grew once for a large guest need not stay resident. Those below it are
+     * used again at once (faulting them in afresh cost more than decoding). */
+    if (tc->arena_used > tc->arena_keep)
+        madvise(tc->arena + tc->arena_keep, tc->arena_used - tc->arena_keep, MADV_DONTNEED);
     tc->arena_used = 0;
     tc->generation++;
     tc->flushes++;
@@ -57,7 +68,7 @@ void tb_cache_flush(struct tb_cache *tc)
 static void *arena_alloc(struct tb_cache *tc, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
-    if (tc->arena_used + size > tc->arena_size)
+    if (tc->arena_used + size > tc->arena_limit)
         return NULL;
     void *p = tc->arena + tc->arena_used;
     tc->arena_used += size;
@@ -70,6 +81,17 @@ struct tb *tb_alloc(struct tb_cache *tc, unsigned count)
     if (tb)
         memset(tb, 0, sizeof *tb);
     return tb;
+}
+
+bool tb_seen(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin)
+{
+    uint64_t h = (phys ^ ((uint64_t)mode_key << 40) ^ (lin << 20)) * 0x9e3779b97f4a7c15ull;
+    uint16_t *slot = &tc->seen[h >> (64 - TB_SEEN_BITS)];
+    uint16_t tag = (uint16_t)(h | 1); /* never 0, the empty slot */
+    if (*slot == tag)
+        return true;
+    *slot = tag;
+    return false;
 }
 
 struct tb *tb_lookup(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin)

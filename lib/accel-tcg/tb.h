@@ -36,6 +36,7 @@ struct tb {
 
 #define TB_HASH_BITS 14
 #define TB_JMP_BITS 12
+#define TB_SEEN_BITS 14
 
 struct tb_page {
     uint64_t page;        /* guest-physical page address */
@@ -46,18 +47,31 @@ struct tb_page {
 struct tb_cache {
     struct tb *hash[1u << TB_HASH_BITS];
     struct tb_page *pages[1u << TB_HASH_BITS];
+    /* Blocks decoded once and not kept (tb_seen): a 16-bit tag per slot
+     * (32 KiB: a machine's creation zeroes all of this structure). */
+    uint16_t seen[1u << TB_SEEN_BITS];
     /* Bump allocator for blocks and page records. */
     unsigned char *arena;
     size_t arena_size, arena_used;
+    size_t arena_limit; /* what may be used before a flush: <= arena_size */
+    size_t arena_keep;  /* the first limit: what a flush leaves resident */
     uint64_t generation;  /* bumped at every flush */
     unsigned long translated, invalidated, flushes;
 };
 
-int tb_cache_init(struct tb_cache *tc, size_t arena_size);
+/* Reserve arena_size bytes of address space, of which limit may be used
+ * (committed as used) until tb_cache_grow raises it. */
+int tb_cache_init(struct tb_cache *tc, size_t arena_size, size_t limit);
+/* Double the limit, up to the reservation. Returns false when it is there. */
+bool tb_cache_grow(struct tb_cache *tc);
 void tb_cache_fini(struct tb_cache *tc);
 void tb_cache_flush(struct tb_cache *tc);
 
 struct tb *tb_lookup(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin);
+/* Has a block starting at (phys, mode_key, lin) been decoded before? Notes
+ * it as decoded either way. A hint only: a collision in the table can make
+ * either answer wrong, which costs a decode or some memory, nothing else. */
+bool tb_seen(struct tb_cache *tc, uint64_t phys, uint32_t mode_key, uint64_t lin);
 /* Space for a block of up to `count` instructions, or NULL when the arena is
  * full (flush and retry). */
 struct tb *tb_alloc(struct tb_cache *tc, unsigned count);

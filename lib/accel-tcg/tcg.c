@@ -38,7 +38,17 @@
 #include "mmu/x86_walk.h"
 
 #define ULL(x) ((unsigned long long)(x))
-#define TB_ARENA_SIZE (256u << 20) /* reserved address space; committed as used */
+/* The translation cache: address space reserved for TB_ARENA_SIZE bytes,
+ * of which TB_ARENA_START may be used before the cache is flushed. Code
+ * that runs once is not kept (tb_seen), and what a Linux boot keeps fits
+ * with two flushes. A cache that fills again within TB_GROW_INSNS
+ * instructions of its last flush doubles its limit instead: the working set
+ * does not fit, and refilling 6 MiB (some 20,000 blocks to decode again)
+ * that often would cost a few percent. The first fill says nothing of the
+ * working set (start-up code runs once), so it always flushes. */
+#define TB_ARENA_SIZE (256u << 20)
+#define TB_ARENA_START (6u << 20)
+#define TB_GROW_INSNS 200000000ull
 #define MMIO_LOG 8
 
 struct tcg_machine {
@@ -50,6 +60,9 @@ struct tcg_machine {
      * is looked up afresh. */
     uint64_t map_gen;
     struct pc_intc *intc; /* VX_MACHINE_IRQCHIP, else NULL */
+    /* The last flush: by which vCPU, at which of its instruction counts. */
+    const struct tcg_vcpu *flush_vcpu;
+    uint64_t flush_insns;
 };
 
 #define CLOCK_CHECK_INSNS 4096
@@ -66,6 +79,10 @@ struct tcg_vcpu {
     struct x86_cpu cpu;
     vx_vcpu *v;
     struct tcg_machine *tm;
+    /* A block run once and not kept: the first run of code at an address
+     * (most boot code runs once) is decoded here; the cache holds it from
+     * the second run on (tb_seen). Never linked, hashed or in jmp_cache. */
+    struct tb *scratch;
     struct tb *jmp_cache[1u << TB_JMP_BITS];
     uint64_t jmp_generation;
     uint32_t tlb_mode_key;
@@ -183,10 +200,35 @@ static enum x86_status mmio(struct tcg_vcpu *t, uint64_t gpa, unsigned size, boo
 
 /* ---- loads and stores that missed the TLB ------------------------------------ */
 
+/* Is t's scratch block alive and on guest-physical page `page`? */
+static bool scratch_on(const struct tcg_vcpu *t, uint64_t page)
+{
+    const struct tb *s = t->scratch;
+    return s->valid && (s->page[0] == page || s->page[1] == page);
+}
+
+/* Kill the scratch blocks (of every vCPU: another's may be kept later)
+ * on a guest-physical page that was written. Returns true when t's own
+ * was one. */
+static bool kill_scratch(vx_machine *m, const struct tcg_vcpu *t, uint64_t page)
+{
+    bool own = false;
+    for (unsigned k = 0; k < m->vcpu_count; k++) {
+        struct tcg_vcpu *o = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
+        if (o && scratch_on(o, page)) {
+            o->scratch->valid = false;
+            own |= o == t;
+        }
+    }
+    return own;
+}
+
 /* A store reached guest-physical page `page`: blocks translated from it die,
  * and the running block ends after this instruction (it may be one of them). */
 static void code_stored(struct tcg_vcpu *t, uint64_t page)
 {
+    if (kill_scratch(t->v->machine, t, page))
+        t->cpu.end_block = t->cpu.attention = true;
     if (tb_page_has_code(&t->tm->tbs, page)) {
         tb_invalidate_page(&t->tm->tbs, page);
         t->cpu.end_block = t->cpu.attention = true;
@@ -467,6 +509,11 @@ static enum x86_status fetch_page(struct tcg_vcpu *t, uint64_t lin, uint64_t *gp
     return X86_OK;
 }
 
+static uint64_t ip_mask(const struct x86_cpu *c)
+{
+    return c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
+}
+
 static uint64_t pc_linear(const struct x86_cpu *c)
 {
     uint64_t lin = c->seg[S_CS].base + c->rip;
@@ -483,10 +530,52 @@ static void flush_code_page_from_tlbs(struct tcg_vcpu *t, uint64_t gpa_page)
     }
 }
 
+/* The translation cache is full: flush it, or grow it if it filled too soon
+ * after the last flush (TB_GROW_INSNS, counted by the vCPU that flushed). */
+static void cache_full(struct tcg_vcpu *t)
+{
+    struct tcg_machine *tm = t->tm;
+    if (tm->flush_vcpu == t && t->instructions - tm->flush_insns < TB_GROW_INSNS &&
+        tb_cache_grow(&tm->tbs))
+        return;
+    tm->flush_vcpu = t;
+    tm->flush_insns = t->instructions;
+    tb_cache_flush(&tm->tbs);
+}
+
+/* The scratch block, still alive, is the block wanted at (lin, gpa, the
+ * current mode) the second time: into the cache without a second decode.
+ * Its pages are still out of the store TLBs, or a store would have killed
+ * it. Returns false when it is some other block, or the cache is full. */
+static bool keep_scratch(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa, struct tb **out)
+{
+    struct tb *s = t->scratch;
+    if (!s->valid || s->lin != lin || s->phys != gpa || s->mode_key != t->cpu.mode_key)
+        return false;
+    struct tb *tb = tb_alloc(&t->tm->tbs, s->count);
+    if (!tb)
+        return false;
+    tb->lin = s->lin;
+    tb->phys = s->phys;
+    tb->page[0] = s->page[0];
+    tb->page[1] = s->page[1];
+    tb->mode_key = s->mode_key;
+    tb->count = s->count;
+    memcpy(tb->insn, s->insn, s->count * sizeof s->insn[0]);
+    if (!tb_insert(&t->tm->tbs, tb))
+        return false;
+    s->valid = false;
+    *out = tb;
+    return true;
+}
+
+/* keep: into the cache; else into t->scratch, for one run. */
 static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
-                                 uint8_t *host, struct tb **out)
+                                 uint8_t *host, bool keep, struct tb **out)
 {
     struct x86_cpu *c = &t->cpu;
+    if (keep && keep_scratch(t, lin, gpa, out))
+        return X86_OK;
     struct x86_insn buf[TB_MAX_INSNS];
     unsigned n = 0;
     uint64_t pc = lin, page2 = TB_NO_PAGE;
@@ -527,9 +616,10 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
             (pc & 0xfff) == 0 || ((pc ^ lin) & ~0xfffull))
             break;
     }
-    struct tb *tb = tb_alloc(&t->tm->tbs, n);
+    x86_specialize_block(buf, n);
+    struct tb *tb = keep ? tb_alloc(&t->tm->tbs, n) : t->scratch;
     if (!tb) {
-        tb_cache_flush(&t->tm->tbs);
+        cache_full(t);
         tb = tb_alloc(&t->tm->tbs, n);
         if (!tb) {
             vxi_error(VX_ENOMEM, "tcg: the translation cache cannot hold one block");
@@ -544,9 +634,12 @@ static enum x86_status translate(struct tcg_vcpu *t, uint64_t lin, uint64_t gpa,
     tb->mode_key = c->mode_key;
     tb->count = n;
     memcpy(tb->insn, buf, n * sizeof buf[0]);
-    if (!tb_insert(&t->tm->tbs, tb)) {
-        tb_cache_flush(&t->tm->tbs);
-        return translate(t, lin, gpa, host, out);
+    if (!keep) {
+        tb->valid = true;
+        tb->succ = NULL;
+    } else if (!tb_insert(&t->tm->tbs, tb)) {
+        cache_full(t);
+        return translate(t, lin, gpa, host, keep, out);
     }
     flush_code_page_from_tlbs(t, tb->page[0]);
     if (page2 != TB_NO_PAGE)
@@ -577,9 +670,12 @@ static enum x86_status find_block(struct tcg_vcpu *t, struct tb **out)
     }
     tb = tb_lookup(tc, gpa, c->mode_key, lin);
     if (!tb) {
-        st = translate(t, lin, gpa, host, &tb);
-        if (st)
+        bool keep = tb_seen(tc, gpa, c->mode_key, lin);
+        st = translate(t, lin, gpa, host, keep, &tb);
+        if (st || !keep) {
+            *out = tb;
             return st;
+        }
     }
     t->jmp_cache[h] = tb;
     *out = tb;
@@ -661,32 +757,48 @@ static bool retire_attention(struct tcg_vcpu *t, bool *exit)
     return end;
 }
 
-static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x86_status *st_out)
+/* ipmask: the instruction pointer's width in the block's mode (ip_mask()). */
+static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, uint64_t ipmask,
+                                enum x86_status *st_out)
 {
     struct x86_cpu *c = &t->cpu;
     unsigned n = tb->count;
     bool budget_cut = false;
-    if (t->budget_on && t->budget < n) {
+    if (__builtin_expect(t->budget_on, 0) && t->budget < n) {
         n = (unsigned)t->budget;
         budget_cut = true;
     }
-    uint64_t ipmask = c->code_size == 8 ? ~0ull : c->code_size == 4 ? 0xffffffffull : 0xffffull;
     const struct x86_insn *i = tb->insn, *end = tb->insn + n;
     enum block_end how = END_NEXT;
+    /* rip runs ahead of c->rip across pure instructions (insn.h), which
+     * need neither it nor next_rip nor a look at attention after them; it
+     * is stored before any other instruction and when the block ends. The
+     * mask can wait: masking a sum once is masking each addition. */
+    uint64_t rip = c->rip;
     for (; i < end; i++) {
-        c->next_rip = (c->rip + i->len) & ipmask;
+        if (i->pure) {
+            i->fn(c, i);
+            rip += i->len;
+            continue;
+        }
+        rip &= ipmask;
+        c->rip = rip;
+        c->next_rip = (rip + i->len) & ipmask;
         enum x86_status st = i->fn(c, i);
         if (__builtin_expect(st == X86_OK, 1)) {
-            c->rip = c->next_rip;
+            rip = c->next_rip;
             bool leave = false;
-            if (__builtin_expect(c->attention, 0) && retire_attention(t, &leave)) {
-                i++;
-                if (leave) {
-                    *st_out = X86_EXIT;
-                    how = END_STATUS;
-                    budget_cut = false;
+            if (__builtin_expect(c->attention, 0)) {
+                c->rip = rip;
+                if (retire_attention(t, &leave)) {
+                    i++;
+                    if (leave) {
+                        *st_out = X86_EXIT;
+                        how = END_STATUS;
+                        budget_cut = false;
+                    }
+                    goto out;
                 }
-                break;
             }
             continue;
         }
@@ -699,10 +811,12 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
                 how = END_STATUS;
                 budget_cut = false;
             }
-            break;
+            goto out;
         }
         if (st == X86_BRANCH) {
             c->rip = c->next_rip;
+            if (__builtin_expect(i + 1 == end && !c->attention, 1))
+                goto all_ran; /* the usual end: the block's last instruction */
             bool leave = false;
             if (c->attention)
                 retire_attention(t, &leave);
@@ -713,15 +827,25 @@ static enum block_end run_block(struct tcg_vcpu *t, const struct tb *tb, enum x8
                 how = END_STATUS;
                 budget_cut = false;
             }
-            break;
+            goto out;
         }
         if (st == X86_EXIT && c->exit_reason == X86_EXIT_HLT)
             i++; /* hlt retired (it moved rip itself) */
         *st_out = st;
         how = END_STATUS;
         budget_cut = false;
-        break;
+        goto out;
     }
+    c->rip = rip & ipmask;
+all_ran:
+    t->instructions += n;
+    if (__builtin_expect(t->budget_on, 0)) {
+        t->budget -= n;
+        if (budget_cut && t->budget == 0)
+            return END_BUDGET;
+    }
+    return END_NEXT;
+out:;
     unsigned done = (unsigned)(i - tb->insn);
     t->instructions += done;
     if (t->budget_on)
@@ -847,7 +971,8 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             tb = next;
         } else {
             st = find_block(t, &tb);
-            if (st == X86_OK && prev && prev_gen == tm->tbs.generation) {
+            if (st == X86_OK && prev && prev_gen == tm->tbs.generation && tb != t->scratch &&
+                prev != t->scratch) {
                 prev->succ = tb;
                 prev->succ_gen = tm->map_gen;
             }
@@ -862,17 +987,22 @@ static int tcg_run(vx_vcpu *v, vx_exit *exit)
             bool stepping = c->mode_key & X86_MODE_STEP;
             unsigned burst = t->budget_on || stepping ? 1 : 64;
             struct pc_intc *intc = tm->intc;
+            /* A burst stays in one mode (a change ends it, and the loop
+             * above flushes the TLB if it must): the instruction pointer's
+             * mask holds for the whole burst. */
+            uint32_t key = c->mode_key;
+            uint64_t ipmask = ip_mask(c);
             for (;;) {
                 prev = tb;
                 prev_gen = tm->tbs.generation;
-                end = run_block(t, tb, &st);
+                end = run_block(t, tb, ipmask, &st);
                 if (end != END_NEXT || --burst == 0 ||
                     atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
                     (intc && pc_intc_intr(intc)))
                     break;
                 struct tb *n = tb->succ;
-                if (!n || !n->valid || tb->succ_gen != tm->map_gen ||
-                    n->mode_key != c->mode_key || n->lin != pc_linear(c) ||
+                if (!n || !n->valid || tb->succ_gen != tm->map_gen || n->mode_key != key ||
+                    c->mode_key != key || n->lin != pc_linear(c) ||
                     prev_gen != tm->tbs.generation)
                     break;
                 tb = n;
@@ -976,7 +1106,7 @@ static int tcg_machine_init(vx_machine *m)
     struct tcg_machine *tm = vxi_host_alloc(TCG_MACHINE_BYTES, true);
     if (!tm)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
-    if (tb_cache_init(&tm->tbs, TB_ARENA_SIZE)) {
+    if (tb_cache_init(&tm->tbs, TB_ARENA_SIZE, TB_ARENA_START)) {
         vxi_host_free(tm, TCG_MACHINE_BYTES, true);
         return vxi_error(VX_ENOMEM, "tcg: cannot reserve the translation cache");
     }
@@ -1025,6 +1155,12 @@ static int tcg_vcpu_init(vx_vcpu *v)
     if (!t)
         return vxi_error(VX_ENOMEM, "tcg: out of memory");
     memset(t, 0, size);
+    t->scratch = calloc(1, sizeof(struct tb) + TB_MAX_INSNS * sizeof(struct x86_insn));
+    if (!t->scratch) {
+        free(t);
+        return vxi_error(VX_ENOMEM, "tcg: out of memory");
+    }
+    t->scratch->page[0] = t->scratch->page[1] = TB_NO_PAGE;
     t->v = v;
     t->tm = v->machine->accel;
     x86_cpu_reset(&t->cpu);
@@ -1040,6 +1176,9 @@ static int tcg_vcpu_init(vx_vcpu *v)
 
 static void tcg_vcpu_fini(vx_vcpu *v)
 {
+    struct tcg_vcpu *t = v->accel;
+    if (t)
+        free(t->scratch);
     free(v->accel);
     v->accel = NULL;
 }
@@ -1052,8 +1191,10 @@ static void forget_translations(vx_machine *m)
     tm->map_gen++;
     for (unsigned k = 0; k < m->vcpu_count; k++) {
         struct tcg_vcpu *t = m->vcpus[k] ? m->vcpus[k]->accel : NULL;
-        if (t)
+        if (t) {
             vx_tlb_flush(&t->cpu.tlb);
+            t->scratch->valid = false;
+        }
     }
 }
 
@@ -1068,8 +1209,11 @@ static void tcg_memory_written(vx_machine *m, uint64_t gpa, uint64_t len)
         lock_machine(tm);
     unsigned killed = 0;
     uint64_t first = gpa & ~0xfffull;
-    for (uint64_t page = first; page < gpa + len && page >= first; page += 0x1000)
+    for (uint64_t page = first; page < gpa + len && page >= first; page += 0x1000) {
         killed += tb_invalidate_page(&tm->tbs, page);
+        if (kill_scratch(m, held ? cur->accel : NULL, page))
+            killed++;
+    }
     if (held && killed) {
         struct tcg_vcpu *t = cur->accel;
         t->cpu.end_block = t->cpu.attention = true;

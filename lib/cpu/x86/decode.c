@@ -405,8 +405,15 @@ static uint8_t byte_reg(unsigned r, bool rex)
     return (!rex && r >= 4 && r < 8) ? (uint8_t)(16 + r - 4) : (uint8_t)r;
 }
 
-int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
-               struct x86_insn *out)
+/* Table handlers that fit insn->pure as they are. */
+static bool generic_pure(x86_handler fn)
+{
+    return fn == op_mov_r_imm || fn == op_xchg_a_r || fn == op_nop || fn == op_cbw ||
+           fn == op_cwd || fn == op_bswap;
+}
+
+static int decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+                  struct x86_insn *out, bool specialise)
 {
     struct cursor k = { bytes, 0, avail, false };
     struct x86_insn i;
@@ -608,10 +615,19 @@ prefixes_done:
         __atomic_fetch_add(&x86_ud_count, 1, __ATOMIC_RELAXED);
     } else {
         i.fn = d->fn;
-        i.fn = x86_specialize_alu(&i);
-        i.fn = x86_specialize_shift(&i);
-        i.fn = x86_specialize_mov(&i);
     }
+    /* The specialisations are exclusive: the first that applies wins. What
+     * is pure is said in ops.h (x86_pure_move). */
+    x86_handler g = i.fn;
+    if (!specialise || g == op_ud)
+        i.pure = generic_pure(g);
+    else if ((i.fn = x86_specialize_alu(&i)) != g || (i.fn = x86_specialize_shift(&i)) != g ||
+             (i.fn = x86_specialize_muldiv(&i)) != g)
+        i.pure = !i.mem;
+    else if ((i.fn = x86_specialize_mov(&i)) != g)
+        i.pure = x86_pure_move(i.fn);
+    else if ((i.fn = x86_specialize_stack(&i)) == g)
+        i.pure = generic_pure(g);
     *out = i;
     return (int)i.len;
 
@@ -621,6 +637,18 @@ too_long:
     out->len = X86_MAX_INSN;
     out->opcode = bytes[0];
     return -1;
+}
+
+int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+               struct x86_insn *out)
+{
+    return decode(c, bytes, avail, out, true);
+}
+
+int x86_decode_generic(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+                       struct x86_insn *out)
+{
+    return decode(c, bytes, avail, out, false);
 }
 
 void x86_describe(const struct x86_insn *i, const uint8_t *bytes, char *buf, unsigned size)

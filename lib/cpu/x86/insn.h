@@ -46,6 +46,12 @@ struct x86_insn {
     uint8_t mem : 1;  /* the ModRM r/m operand is memory */
     uint8_t lock : 1; /* a lock prefix was present */
     uint8_t osz : 1;  /* a 0x66 prefix was present (mandatory-prefix instructions) */
+    /* 1: the handler works on registers (and the lazy flags) only: it
+     * cannot fault, always returns X86_OK, never sets cpu->attention, and
+     * reads neither cpu->rip nor cpu->next_rip, which the run loop leaves
+     * stale for it (x86_handler_pure). A whole byte (the struct's last
+     * spare one): the run loop tests it before every instruction. */
+    uint8_t pure;
 };
 
 /* Decode one instruction from bytes[0..avail) for the CPU's current mode.
@@ -57,6 +63,12 @@ _Static_assert(sizeof(struct x86_insn) == 40, "x86_insn grew: the translation ca
 
 int x86_decode(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
                struct x86_insn *out);
+
+/* The same without the decode-time specialisation (x86_specialize_*): every
+ * instruction gets its table's generic handler. For tests that compare the
+ * specialised handlers with the generic ones. */
+int x86_decode_generic(const struct x86_cpu *c, const uint8_t *bytes, unsigned avail,
+                       struct x86_insn *out);
 
 /* A one-line description for messages: "0f 0b (ud2)" style. */
 void x86_describe(const struct x86_insn *i, const uint8_t *bytes, char *buf, unsigned size);

@@ -265,4 +265,54 @@ static inline enum x86_status x86_pop(struct x86_cpu *c, unsigned size, uint64_t
     return X86_OK;
 }
 
+/* 64-bit mode, a memory operand with a 64-bit address and a segment other
+ * than FS and GS (x86_fast64_operand): its linear address is its offset,
+ * with no segment base, limit or address-size mask. The canonical check is
+ * left to the TLB: it holds canonical pages only, so an address that hits
+ * is canonical; one that misses goes to the generic handler, which checks. */
+static inline bool x86_fast64_operand(const struct x86_insn *i)
+{
+    return i->mem && i->addrsize == 8 && i->seg != S_FS && i->seg != S_GS;
+}
+
+static inline uint64_t x86_ea64(const struct x86_cpu *c, const struct x86_insn *i)
+{
+    uint64_t a = i->disp;
+    if (i->base != X86_NOREG)
+        a += c->regs[i->base];
+    if (i->index != X86_NOREG)
+        a += c->regs[i->index] << i->scale;
+    return a;
+}
+
+/* 64-bit mode, 8-byte stack accesses through the TLB only (SS's base is 0
+ * and rSP is 64 bits there): false when the page is not in the TLB or the
+ * access would cross it, and then nothing changed; the caller takes its
+ * generic path (x86_push / x86_pop), out of line so that the fast one stays
+ * a leaf. The TLB holds canonical pages only, so a hit needs no canonical
+ * check. */
+static inline bool x86_try_push64(struct x86_cpu *c, uint64_t val)
+{
+    uint64_t sp = c->regs[R_SP] - 8;
+    struct vx_tlb_entry *e = &c->tlb.store[vx_tlb_index(sp)];
+    if (__builtin_expect(e->page == (sp & ~0xfffull) && (sp & 0xfff) <= 0xff8, 1)) {
+        memcpy(e->host + (sp & 0xfff), &val, 8);
+        c->regs[R_SP] = sp;
+        return true;
+    }
+    return false;
+}
+
+/* The 8 bytes at rSP, rSP unchanged. */
+static inline bool x86_try_peek64(const struct x86_cpu *c, uint64_t *val)
+{
+    uint64_t sp = c->regs[R_SP];
+    const struct vx_tlb_entry *e = &c->tlb.load[vx_tlb_index(sp)];
+    if (__builtin_expect(e->page == (sp & ~0xfffull) && (sp & 0xfff) <= 0xff8, 1)) {
+        memcpy(val, e->host + (sp & 0xfff), 8);
+        return true;
+    }
+    return false;
+}
+
 #endif

@@ -192,12 +192,33 @@ enum x86_status x86_sse_check(struct x86_cpu *c);
 x86_handler x86_specialize_alu(const struct x86_insn *i);
 /* The same for register forms of rol/ror/shl/shr/sar by an immediate or 1. */
 x86_handler x86_specialize_shift(const struct x86_insn *i);
-/* The same for 32/64-bit mov between registers and memory. */
+/* The same for 32/64-bit mov between registers and memory, lea with a
+ * 64-bit address, movzx/movsx/movsxd, and the register forms of cmovcc and
+ * setcc. */
 x86_handler x86_specialize_mov(const struct x86_insn *i);
-/* At translation, when the instruction's rip is known: 64-bit jcc/jmp/call
- * rel with a canonical target get it precomputed (in imm2) and a handler
- * that just takes it; a 64-bit ret gets a handler of that width. */
+/* Which handlers fit insn->pure (register-only, no fault, no rip): those
+ * x86_specialize_alu, _shift and _muldiv give for register operands; of
+ * x86_specialize_mov's, those x86_pure_move names; none of
+ * x86_specialize_stack's. */
+bool x86_pure_move(x86_handler fn);
+/* The same for push and pop of a 64-bit register. */
+x86_handler x86_specialize_stack(const struct x86_insn *i);
+/* The same for the register form of 32/64-bit imul reg, r/m. */
+x86_handler x86_specialize_muldiv(const struct x86_insn *i);
+/* At translation, when the instruction's rip is known (64-bit mode only):
+ * jcc/jmp/call rel with a canonical target get it precomputed (in imm2) and
+ * a handler that just takes it; a 64-bit ret gets a handler of that width;
+ * a RIP-relative or absolute lea becomes a constant (x86_resolve_lea, given
+ * the next instruction's rip; true when it did). */
 void x86_resolve_branch(const struct x86_cpu *c, struct x86_insn *i, uint64_t rip);
+bool x86_resolve_lea(struct x86_insn *i, uint64_t next_rip);
+/* At translation, once a block's instructions are decoded and resolved:
+ * rewrites that depend on the instruction before (a jcc after an
+ * instruction whose lazy flags are known). Returns how many it made. */
+unsigned x86_specialize_block(struct x86_insn *insns, unsigned n);
+/* The lazy operation (enum x86_cc_op) an instruction always leaves when it
+ * completes, at its operand size; -1 when not known (ops_alu.c). */
+int x86_flags_left(const struct x86_insn *i);
 
 /* Shared checks. */
 /* In/out/ins/outs allowed at this CPL and IOPL (the TSS I/O bitmap when

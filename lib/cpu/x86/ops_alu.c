@@ -391,7 +391,22 @@ X86_OP(op_salc)
         return X86_OK;                                                            \
     }
 
-#define SPEC_SIZES(op) SPEC_ALU(op, 4) SPEC_ALU(op, 8)
+/* op reg, [mem] with a 64-bit-mode operand (x86_fast64_operand): the TLB
+ * probed directly; a miss runs op_alu_r_rm. */
+#define SPEC_ALU_LOAD(op, size)                                                   \
+    static enum x86_status alu_rm64_##op##_##size(struct x86_cpu *c,             \
+                                                  const struct x86_insn *i)      \
+    {                                                                             \
+        const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), size);     \
+        if (__builtin_expect(!p, 0))                                              \
+            return op_alu_r_rm(c, i);                                             \
+        uint64_t r = alu(c, op, size, SPEC_GET(size, i->reg), x86_host_read(p, size)); \
+        if (op != ALU_CMP)                                                        \
+            c->regs[i->reg] = r;                                                  \
+        return X86_OK;                                                            \
+    }
+
+#define SPEC_SIZES(op) SPEC_ALU(op, 4) SPEC_ALU(op, 8) SPEC_ALU_LOAD(op, 4) SPEC_ALU_LOAD(op, 8)
 SPEC_SIZES(ALU_ADD)
 SPEC_SIZES(ALU_OR)
 SPEC_SIZES(ALU_ADC)
@@ -409,6 +424,7 @@ SPEC_SIZES(ALU_CMP)
 static const x86_handler spec_rr[2][8] = { SPEC_ROW(alu_rr, 4), SPEC_ROW(alu_rr, 8) };
 static const x86_handler spec_ri[2][8] = { SPEC_ROW(alu_ri, 4), SPEC_ROW(alu_ri, 8) };
 static const x86_handler spec_ai[2][8] = { SPEC_ROW(alu_ai, 4), SPEC_ROW(alu_ai, 8) };
+static const x86_handler spec_rm64[2][8] = { SPEC_ROW(alu_rm64, 4), SPEC_ROW(alu_rm64, 8) };
 
 #define SPEC_INCDEC(name, size, delta, ccop)                                      \
     static enum x86_status name(struct x86_cpu *c, const struct x86_insn *i)      \
@@ -424,20 +440,64 @@ SPEC_INCDEC(inc_r_8, 8, 1, CC_INC)
 SPEC_INCDEC(dec_r_4, 4, -1ull, CC_DEC)
 SPEC_INCDEC(dec_r_8, 8, -1ull, CC_DEC)
 
+#define SPEC_TEST(size)                                                          \
+    static enum x86_status test_rr_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        alu(c, ALU_AND, size, SPEC_GET(size, i->rm), SPEC_GET(size, i->reg));    \
+        return X86_OK;                                                           \
+    }
+SPEC_TEST(4)
+SPEC_TEST(8)
+
 x86_handler x86_specialize_alu(const struct x86_insn *i)
 {
     if ((i->opsize != 4 && i->opsize != 8) || i->lock)
         return i->fn;
     unsigned w = i->opsize == 8;
+    if (i->fn == op_test_rm_r && !i->mem)
+        return w ? test_rr_8 : test_rr_4;
     if (i->fn == op_alu_rm_r && !i->mem)
         return spec_rr[w][(i->opcode >> 3) & 7];
     if (i->fn == op_alu_rm_imm && !i->mem)
         return spec_ri[w][i->sub];
     if (i->fn == op_alu_a_imm)
         return spec_ai[w][(i->opcode >> 3) & 7];
+    if (i->fn == op_alu_r_rm && x86_fast64_operand(i))
+        return spec_rm64[w][(i->opcode >> 3) & 7];
     if ((i->fn == op_inc_dec_rm && !i->mem) || i->fn == op_inc_dec_r) {
         bool dec = i->fn == op_inc_dec_r ? (i->opcode & 8) : i->sub == 1;
         return dec ? (w ? dec_r_8 : dec_r_4) : (w ? inc_r_8 : inc_r_4);
     }
     return i->fn;
+}
+
+/* The lazy operation an instruction always leaves when it completes (its
+ * size is i->opsize), for the block-level rewrite of a following jcc; -1
+ * when it is not one of these. */
+int x86_flags_left(const struct x86_insn *i)
+{
+    static const int8_t cc_of_alu[8] = { CC_ADD, CC_LOGIC, -1, -1, CC_LOGIC, CC_SUB, CC_LOGIC,
+                                         CC_SUB }; /* adc and sbb: not here */
+    x86_handler fn = i->fn;
+    if (fn == op_alu_rm_r || fn == op_alu_r_rm || fn == op_alu_a_imm)
+        return cc_of_alu[(i->opcode >> 3) & 7];
+    if (fn == op_alu_rm_imm)
+        return cc_of_alu[i->sub];
+    if (fn == op_test_rm_r || fn == op_test_a_imm || fn == test_rr_4 || fn == test_rr_8 ||
+        (fn == op_grp3 && i->sub <= 1))
+        return CC_LOGIC;
+    if (fn == inc_r_4 || fn == inc_r_8)
+        return CC_INC;
+    if (fn == dec_r_4 || fn == dec_r_8)
+        return CC_DEC;
+    if (fn == op_inc_dec_r)
+        return i->opcode & 8 ? CC_DEC : CC_INC;
+    if (fn == op_inc_dec_rm)
+        return i->sub == 1 ? CC_DEC : CC_INC;
+    for (unsigned w = 0; w < 2; w++)
+        for (unsigned op = 0; op < 8; op++)
+            if (fn == spec_rr[w][op] || fn == spec_ri[w][op] || fn == spec_ai[w][op] ||
+                fn == spec_rm64[w][op])
+                return cc_of_alu[op];
+    return -1;
 }

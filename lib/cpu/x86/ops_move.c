@@ -398,14 +398,209 @@ X86_OP(op_arpl)
 SPEC_MOV(4)
 SPEC_MOV(8)
 
+/* The same loads and stores with a 64-bit-mode operand (x86_fast64_operand):
+ * the TLB probed directly; a miss runs the handler above. */
+#define SPEC_MOV64(size)                                                         \
+    static enum x86_status mov_load64_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), size);    \
+        if (__builtin_expect(!p, 0))                                             \
+            return mov_load_##size(c, i);                                        \
+        c->regs[i->reg] = x86_host_read(p, size);                                \
+        return X86_OK;                                                           \
+    }                                                                            \
+    static enum x86_status mov_store64_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        uint8_t *p = vx_tlb_lookup(c->tlb.store, x86_ea64(c, i), size);          \
+        if (__builtin_expect(!p, 0))                                             \
+            return mov_store_##size(c, i);                                       \
+        x86_host_write(p, size, c->regs[i->reg]);                                \
+        return X86_OK;                                                           \
+    }
+SPEC_MOV64(4)
+SPEC_MOV64(8)
+
+/* lea with a 64-bit address (64-bit mode without 0x67): no segment, no
+ * address mask; the result truncated to a 32-bit destination. RIP-relative
+ * and absolute forms are constants, resolved with the rip (lea_const). */
+#define SPEC_LEA(size)                                                           \
+    static enum x86_status lea_b_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        c->regs[i->reg] = (c->regs[i->base] + i->disp) & x86_mask(size);         \
+        return X86_OK;                                                           \
+    }                                                                            \
+    static enum x86_status lea_bi_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        c->regs[i->reg] = (c->regs[i->base] + (c->regs[i->index] << i->scale) + i->disp) & \
+                          x86_mask(size);                                        \
+        return X86_OK;                                                           \
+    }                                                                            \
+    static enum x86_status lea_i_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        c->regs[i->reg] = ((c->regs[i->index] << i->scale) + i->disp) & x86_mask(size); \
+        return X86_OK;                                                           \
+    }
+SPEC_LEA(4)
+SPEC_LEA(8)
+
+/* A value fixed at translation in imm (already truncated to the operand
+ * size of 4 or 8): lea of a RIP-relative or absolute address in 64-bit mode. */
+static enum x86_status lea_const(struct x86_cpu *c, const struct x86_insn *i)
+{
+    c->regs[i->reg] = i->imm;
+    return X86_OK;
+}
+
+/* movzx/movsx from AL..R15B or a 16-bit register (not AH..BH), movsxd from a
+ * 32-bit register, to a 32/64-bit register. */
+static enum x86_status movzx_r8(struct x86_cpu *c, const struct x86_insn *i)
+{
+    c->regs[i->reg] = (uint8_t)c->regs[i->rm];
+    return X86_OK;
+}
+
+static enum x86_status movzx_r16(struct x86_cpu *c, const struct x86_insn *i)
+{
+    c->regs[i->reg] = (uint16_t)c->regs[i->rm];
+    return X86_OK;
+}
+
+#define SPEC_MOVSX(size)                                                         \
+    static enum x86_status movsx_r8_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        c->regs[i->reg] = (uint64_t)(int64_t)(int8_t)c->regs[i->rm] & x86_mask(size); \
+        return X86_OK;                                                           \
+    }                                                                            \
+    static enum x86_status movsx_r16_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        c->regs[i->reg] = (uint64_t)(int64_t)(int16_t)c->regs[i->rm] & x86_mask(size); \
+        return X86_OK;                                                           \
+    }
+SPEC_MOVSX(4)
+SPEC_MOVSX(8)
+
+static enum x86_status movsxd_r(struct x86_cpu *c, const struct x86_insn *i)
+{
+    c->regs[i->reg] = (uint64_t)(int64_t)(int32_t)c->regs[i->rm];
+    return X86_OK;
+}
+
+/* Memory sources of movzx/movsx/movsxd with the widths fixed. */
+#define SPEC_MOVX_LOAD(name, src, expr)                                          \
+    static enum x86_status name(struct x86_cpu *c, const struct x86_insn *i)     \
+    {                                                                            \
+        uint64_t v;                                                              \
+        enum x86_status st = x86_load(c, i->seg, x86_ea(c, i), src, &v);         \
+        if (st)                                                                  \
+            return st;                                                           \
+        c->regs[i->reg] = (expr);                                                \
+        return X86_OK;                                                           \
+    }
+SPEC_MOVX_LOAD(movzx_m8, 1, v)
+SPEC_MOVX_LOAD(movzx_m16, 2, v)
+SPEC_MOVX_LOAD(movsx_m8_4, 1, (uint32_t)(int32_t)(int8_t)v)
+SPEC_MOVX_LOAD(movsx_m8_8, 1, (uint64_t)(int64_t)(int8_t)v)
+SPEC_MOVX_LOAD(movsx_m16_4, 2, (uint32_t)(int32_t)(int16_t)v)
+SPEC_MOVX_LOAD(movsx_m16_8, 2, (uint64_t)(int64_t)(int16_t)v)
+SPEC_MOVX_LOAD(movsxd_m, 4, (uint64_t)(int64_t)(int32_t)v)
+
+static enum x86_status movzx_m8_64(struct x86_cpu *c, const struct x86_insn *i)
+{
+    const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), 1);
+    if (__builtin_expect(!p, 0))
+        return movzx_m8(c, i);
+    c->regs[i->reg] = *p;
+    return X86_OK;
+}
+
+/* cmovcc between 32/64-bit registers (a 32-bit destination is written, its
+ * top half cleared, whatever the condition); setcc of AL..R15B. */
+#define SPEC_CMOV(size)                                                          \
+    static enum x86_status cmov_rr_##size(struct x86_cpu *c, const struct x86_insn *i) \
+    {                                                                            \
+        unsigned src = x86_cond(c, i->sub) ? i->rm : i->reg;                     \
+        c->regs[i->reg] = c->regs[src] & x86_mask(size);                         \
+        return X86_OK;                                                           \
+    }
+SPEC_CMOV(4)
+SPEC_CMOV(8)
+
+static enum x86_status setcc_r(struct x86_cpu *c, const struct x86_insn *i)
+{
+    c->regs[i->rm] = (c->regs[i->rm] & ~0xffull) | x86_cond(c, i->sub);
+    return X86_OK;
+}
+
 x86_handler x86_specialize_mov(const struct x86_insn *i)
 {
-    if ((i->fn != op_mov_r_rm && i->fn != op_mov_rm_r) || (i->opsize != 4 && i->opsize != 8))
+    bool w = i->opsize == 8, wide = i->opsize == 4 || i->opsize == 8;
+    if (i->fn == op_lea) {
+        if (!wide || i->addrsize != 8 || i->base == X86_RIPREL ||
+            (i->base == X86_NOREG && i->index == X86_NOREG))
+            return i->fn; /* RIP-relative and absolute: x86_resolve_branch */
+        if (i->index == X86_NOREG)
+            return w ? lea_b_8 : lea_b_4;
+        if (i->base == X86_NOREG)
+            return w ? lea_i_8 : lea_i_4;
+        return w ? lea_bi_8 : lea_bi_4;
+    }
+    if (i->fn == op_movzx && wide) {
+        if (i->mem && !(i->opcode & 1) && x86_fast64_operand(i))
+            return movzx_m8_64;
+        if (i->mem)
+            return i->opcode & 1 ? movzx_m16 : movzx_m8;
+        if (i->rm < 16)
+            return i->opcode & 1 ? movzx_r16 : movzx_r8;
         return i->fn;
-    bool w = i->opsize == 8;
+    }
+    if (i->fn == op_movsx && wide) {
+        if (i->mem)
+            return i->opcode & 1 ? (w ? movsx_m16_8 : movsx_m16_4) : (w ? movsx_m8_8 : movsx_m8_4);
+        if (i->rm < 16)
+            return i->opcode & 1 ? (w ? movsx_r16_8 : movsx_r16_4) : (w ? movsx_r8_8 : movsx_r8_4);
+        return i->fn;
+    }
+    if (i->fn == op_movsxd && w)
+        return i->mem ? movsxd_m : movsxd_r;
+    if (i->fn == op_cmovcc && wide && !i->mem)
+        return w ? cmov_rr_8 : cmov_rr_4;
+    if (i->fn == op_setcc && !i->mem && i->rm < 16)
+        return setcc_r;
+    if ((i->fn != op_mov_r_rm && i->fn != op_mov_rm_r) || !wide)
+        return i->fn;
     if (!i->mem)
         return w ? mov_rr_8 : mov_rr_4;
+    if (x86_fast64_operand(i)) {
+        if (i->fn == op_mov_r_rm)
+            return w ? mov_load64_8 : mov_load64_4;
+        return w ? mov_store64_8 : mov_store64_4;
+    }
     if (i->fn == op_mov_r_rm)
         return w ? mov_load_8 : mov_load_4;
     return w ? mov_store_8 : mov_store_4;
+}
+
+bool x86_resolve_lea(struct x86_insn *i, uint64_t next_rip)
+{
+    if (i->fn != op_lea || i->addrsize != 8 || (i->opsize != 4 && i->opsize != 8) ||
+        i->index != X86_NOREG || (i->base != X86_RIPREL && i->base != X86_NOREG))
+        return false;
+    uint64_t v = i->disp + (i->base == X86_RIPREL ? next_rip : 0);
+    i->imm = v & x86_mask(i->opsize);
+    i->fn = lea_const;
+    i->pure = 1;
+    return true;
+}
+
+bool x86_pure_move(x86_handler fn)
+{
+    static const x86_handler pure[] = {
+        op_mov_r_imm, op_xchg_a_r, op_nop, mov_rr_4, mov_rr_8, lea_b_4, lea_b_8, lea_bi_4,
+        lea_bi_8, lea_i_4, lea_i_8, lea_const, movzx_r8, movzx_r16, movsx_r8_4, movsx_r8_8,
+        movsx_r16_4, movsx_r16_8, movsxd_r, cmov_rr_4, cmov_rr_8, setcc_r,
+    };
+    for (unsigned k = 0; k < sizeof pure / sizeof pure[0]; k++)
+        if (fn == pure[k])
+            return true;
+    return false;
 }

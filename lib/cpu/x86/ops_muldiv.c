@@ -261,3 +261,35 @@ X86_OP(op_imul_r_rm_imm)
     imul_trunc(c, size, i->reg, src, imm);
     return X86_OK;
 }
+
+/* ---- register forms specialised at decode time ------------------------------
+ * imul reg, reg (0f af) of 32 and 64 bits: the same result and lazy flags as
+ * imul_trunc, with the width fixed at compile time. */
+
+static enum x86_status imul_rr_4(struct x86_cpu *c, const struct x86_insn *i)
+{
+    uint64_t b = (uint32_t)c->regs[i->rm];
+    int64_t p = (int64_t)(int32_t)c->regs[i->reg] * (int64_t)(int32_t)b;
+    uint64_t lo = (uint32_t)p;
+    c->regs[i->reg] = lo;
+    x86_set_lazy(c, CC_IMUL, 4, lo, b, p != (int64_t)(int32_t)p);
+    return X86_OK;
+}
+
+static enum x86_status imul_rr_8(struct x86_cpu *c, const struct x86_insn *i)
+{
+    uint64_t b = c->regs[i->rm];
+    int64_t p;
+    /* The wrapped product is the low half; overflow is CF = OF. */
+    bool ovf = __builtin_mul_overflow((int64_t)c->regs[i->reg], (int64_t)b, &p);
+    c->regs[i->reg] = (uint64_t)p;
+    x86_set_lazy(c, CC_IMUL, 8, (uint64_t)p, b, ovf);
+    return X86_OK;
+}
+
+x86_handler x86_specialize_muldiv(const struct x86_insn *i)
+{
+    if (i->fn == op_imul_r_rm && !i->mem && (i->opsize == 4 || i->opsize == 8))
+        return i->opsize == 8 ? imul_rr_8 : imul_rr_4;
+    return i->fn;
+}

@@ -316,7 +316,8 @@ static enum x86_status jmp_fixed(struct x86_cpu *c, const struct x86_insn *i)
     return X86_BRANCH;
 }
 
-static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
+static __attribute__((noinline)) enum x86_status call_fixed_slow(struct x86_cpu *c,
+                                                                  const struct x86_insn *i)
 {
     enum x86_status st = x86_push(c, 8, c->next_rip);
     if (st)
@@ -325,10 +326,17 @@ static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
     return X86_BRANCH;
 }
 
-/* c3 in 64-bit mode with the default 64-bit operand: pop, check, go. */
-static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
+static enum x86_status call_fixed(struct x86_cpu *c, const struct x86_insn *i)
 {
-    (void)i;
+    if (!x86_try_push64(c, c->next_rip))
+        return call_fixed_slow(c, i);
+    c->next_rip = i->imm2;
+    return X86_BRANCH;
+}
+
+/* c3 in 64-bit mode with the default 64-bit operand: pop, check, go. */
+static __attribute__((noinline)) enum x86_status ret64_slow(struct x86_cpu *c)
+{
     uint64_t target, sp = c->regs[R_SP];
     enum x86_status st = x86_load(c, S_SS, sp, 8, &target);
     if (st)
@@ -340,9 +348,163 @@ static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
     return X86_BRANCH;
 }
 
+static enum x86_status ret64(struct x86_cpu *c, const struct x86_insn *i)
+{
+    (void)i;
+    uint64_t target;
+    if (!x86_try_peek64(c, &target) || (uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        return ret64_slow(c);
+    c->regs[R_SP] += 8;
+    c->next_rip = target;
+    return X86_BRANCH;
+}
+
+/* push and pop of a 64-bit register (64-bit mode, no 0x66). */
+static enum x86_status push64_r(struct x86_cpu *c, const struct x86_insn *i)
+{
+    if (!x86_try_push64(c, c->regs[i->reg]))
+        return op_push_r(c, i);
+    return X86_OK;
+}
+
+static enum x86_status pop64_r(struct x86_cpu *c, const struct x86_insn *i)
+{
+    uint64_t v;
+    if (!x86_try_peek64(c, &v))
+        return op_pop_r(c, i);
+    c->regs[R_SP] += 8;
+    c->regs[i->reg] = v; /* after: pop rsp loads the popped value */
+    return X86_OK;
+}
+
+x86_handler x86_specialize_stack(const struct x86_insn *i)
+{
+    if (i->opsize != 8)
+        return i->fn;
+    if (i->fn == op_push_r)
+        return push64_r;
+    if (i->fn == op_pop_r)
+        return pop64_r;
+    return i->fn;
+}
+
+/* ---- jcc after a known flag setter ------------------------------------------
+ * Within a block, the instruction before a jcc has always just run when the
+ * jcc runs (a block is entered at its first instruction only, and ends after
+ * any instruction that faults or needs attention). When that instruction
+ * always leaves the same lazy operation and size (x86_flags_left), the jcc
+ * can test the condition on the lazy result directly, with the operation,
+ * size and condition fixed at compile time: the same conditions as
+ * x86_lazy_flags gives, without building RFLAGS. Parity, and anything but
+ * ZF and SF after inc/dec, stay with jcc_fixed. */
+
+static inline __attribute__((always_inline)) bool cond_after(unsigned op, unsigned size,
+                                                             unsigned cc, uint64_t res,
+                                                             uint64_t src)
+{
+    const uint64_t m = x86_mask(size), sb = 1ull << (size * 8 - 1);
+    res &= m;
+    src &= m;
+    bool cf = false, of = false, zf = res == 0, sf = (res & sb) != 0, r;
+    if (op == CC_SUB) {
+        uint64_t dst = (res + src) & m;
+        cf = dst < src;
+        of = ((dst ^ src) & (dst ^ res) & sb) != 0;
+    } else if (op == CC_ADD) {
+        uint64_t dst = (res - src) & m;
+        cf = res < src;
+        of = ((dst ^ res) & (src ^ res) & sb) != 0;
+    }
+    switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = cf; break;
+    case 2: r = zf; break;
+    case 3: r = cf || zf; break;
+    case 4: r = sf; break;
+    case 6: r = sf != of; break;
+    default: r = zf || sf != of; break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+#define JCC_AFTER(op, size, cc)                                                   \
+    static enum x86_status jcc_##op##_##size##_##cc(struct x86_cpu *c,           \
+                                                    const struct x86_insn *i)    \
+    {                                                                             \
+        if (!cond_after(op, size, cc, c->lazy.res, c->lazy.src))                  \
+            return X86_OK;                                                        \
+        c->next_rip = i->imm2;                                                    \
+        return X86_BRANCH;                                                        \
+    }
+#define JCC_AFTER_ALL(op, size)                                                   \
+    JCC_AFTER(op, size, 0) JCC_AFTER(op, size, 1) JCC_AFTER(op, size, 2)           \
+    JCC_AFTER(op, size, 3) JCC_AFTER(op, size, 4) JCC_AFTER(op, size, 5)           \
+    JCC_AFTER(op, size, 6) JCC_AFTER(op, size, 7) JCC_AFTER(op, size, 8)           \
+    JCC_AFTER(op, size, 9) JCC_AFTER(op, size, 12) JCC_AFTER(op, size, 13)         \
+    JCC_AFTER(op, size, 14) JCC_AFTER(op, size, 15)
+#define JCC_ROW(op, size)                                                         \
+    { jcc_##op##_##size##_0, jcc_##op##_##size##_1, jcc_##op##_##size##_2,        \
+      jcc_##op##_##size##_3, jcc_##op##_##size##_4, jcc_##op##_##size##_5,        \
+      jcc_##op##_##size##_6, jcc_##op##_##size##_7, jcc_##op##_##size##_8,        \
+      jcc_##op##_##size##_9, NULL, NULL, jcc_##op##_##size##_12,                  \
+      jcc_##op##_##size##_13, jcc_##op##_##size##_14, jcc_##op##_##size##_15 }
+/* inc/dec: ZF and SF only (CF is the one they found, OF their own). */
+#define JCC_AFTER_ZS(op, size)                                                    \
+    JCC_AFTER(op, size, 4) JCC_AFTER(op, size, 5) JCC_AFTER(op, size, 8)           \
+    JCC_AFTER(op, size, 9)
+#define JCC_ROW_ZS(op, size)                                                      \
+    { NULL, NULL, NULL, NULL, jcc_##op##_##size##_4, jcc_##op##_##size##_5,       \
+      NULL, NULL, jcc_##op##_##size##_8, jcc_##op##_##size##_9,                   \
+      NULL, NULL, NULL, NULL, NULL, NULL }
+
+JCC_AFTER_ALL(CC_ADD, 4) JCC_AFTER_ALL(CC_ADD, 8)
+JCC_AFTER_ALL(CC_SUB, 4) JCC_AFTER_ALL(CC_SUB, 8)
+JCC_AFTER_ALL(CC_LOGIC, 4) JCC_AFTER_ALL(CC_LOGIC, 8)
+JCC_AFTER_ZS(CC_INC, 4) JCC_AFTER_ZS(CC_INC, 8)
+JCC_AFTER_ZS(CC_DEC, 4) JCC_AFTER_ZS(CC_DEC, 8)
+
+/* [operation: add, sub, logic, inc, dec][size 4, 8][condition] */
+static const x86_handler jcc_after[5][2][16] = {
+    { JCC_ROW(CC_ADD, 4), JCC_ROW(CC_ADD, 8) },
+    { JCC_ROW(CC_SUB, 4), JCC_ROW(CC_SUB, 8) },
+    { JCC_ROW(CC_LOGIC, 4), JCC_ROW(CC_LOGIC, 8) },
+    { JCC_ROW_ZS(CC_INC, 4), JCC_ROW_ZS(CC_INC, 8) },
+    { JCC_ROW_ZS(CC_DEC, 4), JCC_ROW_ZS(CC_DEC, 8) },
+};
+
+unsigned x86_specialize_block(struct x86_insn *insns, unsigned n)
+{
+    unsigned changed = 0;
+    for (unsigned k = 1; k < n; k++) {
+        struct x86_insn *i = &insns[k];
+        if (i->fn != jcc_fixed)
+            continue;
+        const struct x86_insn *p = &insns[k - 1];
+        int op = x86_flags_left(p);
+        if (op < 0 || (p->opsize != 4 && p->opsize != 8))
+            continue;
+        int row = op == CC_ADD ? 0 : op == CC_SUB ? 1 : op == CC_LOGIC ? 2 : op == CC_INC ? 3
+                  : op == CC_DEC ? 4 : -1;
+        x86_handler fn = row < 0 ? NULL : jcc_after[row][p->opsize == 8][i->sub & 15];
+        if (fn) {
+            i->fn = fn;
+            changed++;
+        }
+    }
+    return changed;
+}
+
 void x86_resolve_branch(const struct x86_cpu *c, struct x86_insn *i, uint64_t rip)
 {
-    if (!c->long64 || i->opsize != 8)
+    if (!c->long64 || x86_resolve_lea(i, rip + i->len))
+        return;
+    if (i->mem && i->base == X86_RIPREL) {
+        /* The next rip is a constant too: an absolute operand (x86_ea masks
+         * the sum to a 32-bit address size as before). */
+        i->disp += rip + i->len;
+        i->base = X86_NOREG;
+    }
+    if (i->opsize != 8)
         return;
     if (i->fn == op_ret && i->opcode == 0xc3) {
         i->fn = ret64;
