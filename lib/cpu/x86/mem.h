@@ -42,6 +42,14 @@ static inline bool x86_misaligned(uint64_t a, unsigned size)
     return (a & (align - 1)) != 0;
 }
 
+/* The soft TLB for a naturally aligned access (size 2, 4 or 8) only: the
+ * direct paths that skip x86_linear() leave a misaligned access to the
+ * generic one, which does alignment checking. */
+static inline uint8_t *x86_tlb_aligned(struct vx_tlb_entry *tab, uint64_t lin, unsigned size)
+{
+    return (lin & (size - 1)) ? NULL : vx_tlb_lookup(tab, lin, size);
+}
+
 static inline enum x86_status x86_linear(struct x86_cpu *c, unsigned seg, uint64_t off,
                                          unsigned size, bool write, uint64_t *lin)
 {
@@ -295,7 +303,8 @@ static inline bool x86_try_push64(struct x86_cpu *c, uint64_t val)
 {
     uint64_t sp = c->regs[R_SP] - 8;
     struct vx_tlb_entry *e = &c->tlb.store[vx_tlb_index(sp)];
-    if (__builtin_expect(e->page == (sp & ~0xfffull) && (sp & 0xfff) <= 0xff8, 1)) {
+    /* aligned (so inside the page, and never an #AC): else the generic path */
+    if (__builtin_expect(e->page == (sp & ~0xfffull) && !(sp & 7), 1)) {
         memcpy(e->host + (sp & 0xfff), &val, 8);
         c->regs[R_SP] = sp;
         return true;
@@ -308,7 +317,7 @@ static inline bool x86_try_peek64(const struct x86_cpu *c, uint64_t *val)
 {
     uint64_t sp = c->regs[R_SP];
     const struct vx_tlb_entry *e = &c->tlb.load[vx_tlb_index(sp)];
-    if (__builtin_expect(e->page == (sp & ~0xfffull) && (sp & 0xfff) <= 0xff8, 1)) {
+    if (__builtin_expect(e->page == (sp & ~0xfffull) && !(sp & 7), 1)) {
         memcpy(val, e->host + (sp & 0xfff), 8);
         return true;
     }

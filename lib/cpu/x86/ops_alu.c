@@ -397,7 +397,7 @@ X86_OP(op_salc)
     static enum x86_status alu_rm64_##op##_##size(struct x86_cpu *c,             \
                                                   const struct x86_insn *i)      \
     {                                                                             \
-        const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), size);     \
+        const uint8_t *p = x86_tlb_aligned(c->tlb.load, x86_ea64(c, i), size);   \
         if (__builtin_expect(!p, 0))                                              \
             return op_alu_r_rm(c, i);                                             \
         uint64_t r = alu(c, op, size, SPEC_GET(size, i->reg), x86_host_read(p, size)); \

@@ -403,7 +403,7 @@ SPEC_MOV(8)
 #define SPEC_MOV64(size)                                                         \
     static enum x86_status mov_load64_##size(struct x86_cpu *c, const struct x86_insn *i) \
     {                                                                            \
-        const uint8_t *p = vx_tlb_lookup(c->tlb.load, x86_ea64(c, i), size);    \
+        const uint8_t *p = x86_tlb_aligned(c->tlb.load, x86_ea64(c, i), size);  \
         if (__builtin_expect(!p, 0))                                             \
             return mov_load_##size(c, i);                                        \
         c->regs[i->reg] = x86_host_read(p, size);                                \
@@ -411,7 +411,7 @@ SPEC_MOV(8)
     }                                                                            \
     static enum x86_status mov_store64_##size(struct x86_cpu *c, const struct x86_insn *i) \
     {                                                                            \
-        uint8_t *p = vx_tlb_lookup(c->tlb.store, x86_ea64(c, i), size);          \
+        uint8_t *p = x86_tlb_aligned(c->tlb.store, x86_ea64(c, i), size);        \
         if (__builtin_expect(!p, 0))                                             \
             return mov_store_##size(c, i);                                       \
         x86_host_write(p, size, c->regs[i->reg]);                                \
