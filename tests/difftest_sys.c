@@ -27,7 +27,8 @@
  * (exception): the harness reads the frame, CR2, the registers, and the
  * pages the case could touch, including the page-table page (A/D bits).
  *
- * Two checks:
+ * tcg runs every case twice (the second time from the blocks it kept, the
+ * code being unchanged), and both runs must agree. Two checks:
  *   - every accelerator's outcome against what the generator expects from
  *     the SDM (vector, error code, faulting or next rip, CR2; A/D bits of
  *     the entries that must change; selectors loaded): this runs on tcg
@@ -414,6 +415,21 @@ static void emit_mem(struct tcase *c, int osz16, int w, const uint8_t *op, unsig
     c->len += 4;
 }
 
+static void expect_reg(struct tcase *c, unsigned reg, uint64_t v)
+{
+    c->x.reg[c->x.nregs] = reg;
+    c->x.val[c->x.nregs++] = v;
+}
+
+/* inc reg (the 64-bit register in 64-bit mode) */
+static void emit_inc(struct tcase *c, unsigned reg)
+{
+    if (c->mode == M64)
+        c->code[c->len++] = (uint8_t)(0x48 | (reg >> 3));
+    c->code[c->len++] = 0xff;
+    c->code[c->len++] = (uint8_t)(0xc0 | (reg & 7));
+}
+
 static void fault(struct tcase *c, int vector, uint32_t err)
 {
     c->x.vector = vector;
@@ -612,11 +628,11 @@ static void gen_mem(struct tcase *c, struct rng *r)
     unsigned size = 1u << w;
     uint64_t off = (rnd(r) % (4096 / size)) * size;
     if (pg == 0 && c->ring == 3 && w && pick(r, 4) == 0) {
-        /* alignment check: AM, AC, ring 3, misaligned */
+        /* alignment check: AM, AC, ring 3; aligned on the first pass of a
+         * loop, misaligned by one on the second (by then the block is a
+         * translated one, with its fast paths) */
         ac = 1;
-        off = 1 + pick(r, 4096 - 2 * size);
-        if (off % size == 0)
-            off++;
+        off = (8 + pick(r, 4096 - 16)) & ~7ull;
     }
     unsigned base;
     do
@@ -628,11 +644,18 @@ static void gen_mem(struct tcase *c, struct rng *r)
     c->form = (int)(pg * 12 + kind * 2 + (w == 3)) + (ac ? 72 : 0);
     if (c->form >= FORMS)
         c->form = FORMS - 1;
+    unsigned at = c->len;
     emit_mem(c, w == 1, w == 3, &op[kind][w ? 1 : 0], 1, 1 /* rcx/cl */, base, disp);
     if (ac) {
+        emit_inc(c, base);
+        c->code[c->len++] = 0xeb; /* jmp back to the access */
+        c->code[c->len] = (uint8_t)(at - (c->len + 1));
+        c->len++;
         c->cr0 |= CR0_AM;
         c->regs.rflags |= 1u << 18;
         fault(c, 17, 0);
+        c->x.rip = CODE + at;
+        expect_reg(c, base, *gpr(&c->regs, base) + 1);
         return;
     }
     int write = kind == 1 || kind == 2 || kind == 3;
@@ -817,12 +840,6 @@ static void gen_large(struct tcase *c, struct rng *r)
     c->form = (int)((present ? 1 : 0) | (pte & PTE_RW ? 2 : 0) | (pte & PTE_US ? 4 : 0) |
                     (rsvd ? 8 : 0) | (write ? 16 : 0) | (huge ? 32 : 0));
     expect_edit(c, pte, esize, present, rsvd, write, at, lin);
-}
-
-static void expect_reg(struct tcase *c, unsigned reg, uint64_t v)
-{
-    c->x.reg[c->x.nregs] = reg;
-    c->x.val[c->x.nregs++] = v;
 }
 
 /* rep stos/movs/lods whose destination runs forward into the read-only
@@ -1043,11 +1060,20 @@ static void gen_stack(struct tcase *c, struct rng *r)
         c->regs.rflags |= 1u << 18;
     }
     c->regs.rsp = sp;
+    unsigned loop_at = 0;
+    if (ac) /* aligned on the first pass of a loop, misaligned by one on the second */
+        sp &= ~7ull, c->regs.rsp = sp;
     switch (op) {
     case 0: c->code[c->len++] = (uint8_t)(0x50 + reg); break;
     case 1: c->code[c->len++] = 0x6a; c->code[c->len++] = (uint8_t)pick(r, 256); break;
     case 2: c->code[c->len++] = (uint8_t)(0x58 + reg); break;
     default: EMIT(c, 0xe8, 0, 0, 0, 0); break; /* call the next instruction */
+    }
+    if (ac) {
+        emit_inc(c, 4); /* inc rsp */
+        c->code[c->len++] = 0xeb;
+        c->code[c->len] = (uint8_t)(loop_at - (c->len + 1));
+        c->len++;
     }
     c->form = (int)(op * 10 + pg * 2 + ac);
     int write = op != 2;
@@ -1068,6 +1094,8 @@ static void gen_stack(struct tcase *c, struct rng *r)
     if (ac || !ok) {
         if (ac) {
             fault(c, 17, 0);
+            c->x.rip = CODE + loop_at;
+            sp = (op == 2 ? sp + size : sp - size) + 1; /* after the first pass */
         } else {
             fault(c, 14, pf_err(c, pg != 3, write, 0, 0));
             c->x.check_cr2 = 1;
@@ -1357,6 +1385,11 @@ static void generate(struct tcase *c, uint64_t seed, int mode, int ring)
 
 /* ---- running a case ------------------------------------------------------------- */
 
+#define NWATCHED 10
+#define NDATA 6 /* the first NDATA are data pages, filled anew for every case */
+static const uint64_t watched[NWATCHED] = { DATA,  ROPAGE, SUPER, STACK, FRAME,
+                                            NXPAGE, PT,   PDPT,  PD2,   PML4 };
+
 struct outcome {
     int kind; /* 0 completed, 1 exception, 2 another exit */
     int reason; /* the last exit's VX_EXIT_* */
@@ -1364,11 +1397,9 @@ struct outcome {
     uint64_t frame[7]; /* vector, error code, rip, cs, rflags, rsp, ss */
     vx_x86_regs regs;
     vx_x86_sregs sregs;
-    uint8_t pages[9][4096]; /* DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2, PML4 */
+    uint8_t pages[NWATCHED][4096]; /* watched[] */
 };
 
-#define NWATCHED 9
-static const uint64_t watched[NWATCHED] = { DATA, ROPAGE, SUPER, STACK, FRAME, PT, PDPT, PD2, PML4 };
 
 
 static void put(struct side *s, uint64_t gpa, const void *p, size_t len)
@@ -1386,7 +1417,7 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     put(s, TSS, img + TSS, 0x3000);
     static uint8_t page[4096];
     struct rng r = { mix(c->seed ^ 0x5eed) };
-    for (unsigned p = 0; p < 5; p++) { /* the data pages; paging structures come from the image */
+    for (unsigned p = 0; p < NDATA; p++) { /* the data pages; paging structures come from the image */
         for (unsigned k = 0; k < 4096; k += 8) {
             uint64_t v = rnd(&r);
             memcpy(page + k, &v, 8);
@@ -1402,7 +1433,10 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
     memset(page, 0xcc, 4096);
     memcpy(page, c->code, c->len);
     memcpy(page + (USTUB - CODE), (const uint8_t[]){ 0xe6, PORT, 0xf4 }, 3);
-    put(s, CODE, page, 4096);
+    /* Unchanged code is not written again: a translator keeps its blocks
+     * (from their second run on) and runs them as translated code. */
+    if (memcmp(ram + CODE, page, 4096))
+        put(s, CODE, page, 4096);
 
     vx_x86_sregs sr;
     memset(&sr, 0, sizeof sr);
@@ -1755,8 +1789,17 @@ int main(int argc, char **argv)
         generate(&c, mix(opt.seed * 0x10001ull + n), mode, ring);
         ran[si][c.tmpl]++;
         formseen[si][c.tmpl][c.form % FORMS]++;
+        /* twice on tcg: the first run decodes as it goes, the second runs
+         * the blocks it kept (translated, with their fast paths) */
         run_case(&tcg, &c, &ot);
         const char *why = check_expect(&c, &ot, buf, sizeof buf);
+        if (!why) {
+            static struct outcome again;
+            run_case(&tcg, &c, &again);
+            if ((why = check_expect(&c, &again, buf, sizeof buf)) ||
+                (why = compare(&c, &ot, &again, buf, sizeof buf)))
+                ot = again;
+        }
         if (why) {
             failures++;
             if (!failed[si][c.tmpl][c.form % FORMS]++) {
