@@ -61,8 +61,8 @@ static enum x86_status t_port(struct x86_cpu *c, uint16_t port, unsigned size, b
 }
 
 static const struct x86_mem_ops test_mem = {
-    .load_slow = t_load, .store_slow = t_store, .load_sys = t_load, .store_sys = t_store,
-    .port = t_port,
+    .load_slow = t_load, .store_slow = t_store, .load_for_store = t_load, .load_sys = t_load,
+    .store_sys = t_store, .port = t_port,
 };
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
