@@ -61,6 +61,7 @@ static struct {
     int ring;
     const char *templates;
     int list, verbose, self, nomask, keep_going;
+    int twice;            /* tcg against tcg's own translated blocks (no kvm needed) */
     int inject;           /* 0, 1 adc->add, 2 flip a register after xadd */
     int fresh;            /* a new second machine for every run (works around stale code) */
     int batch, maxlen;
@@ -317,6 +318,23 @@ static void side_run(struct side *s, int which, struct batch *bt, struct result 
     memset(res, 0, sizeof *res);
     if ((err = vx_vcpu_run(s->v, &ex)))
         die("%s: vx_vcpu_run: %s: %s", s->name, vx_strerror(err), vx_last_error());
+    if (opt.twice && which == 1) {
+        /* --tcg-twice: the same batch again from the same state, its code
+         * left as it is: tcg keeps a block from its second run on, so this
+         * run goes through translated blocks and their fast paths, and it
+         * is this run that is compared with the first machine's */
+        side_mode(s, bt->mode);
+        if ((err = vx_memory_write(s->m, slot_of(bt->slot0), bt->ctrl,
+                                   (size_t)bt->n * DT_SLOT_SIZE)) ||
+            (err = vx_memory_write(s->m, page_of(bt->slot0), bt->pages, (size_t)bt->n * 4096)) ||
+            (bt->mode == DM_LONG64 &&
+             (err = vx_memory_write(s->m, fpu_of(bt->slot0), bt->fpu,
+                                    (size_t)bt->n * DT_FPU_SLOT))))
+            die("%s: vx_memory_write: %s: %s", s->name, vx_strerror(err), vx_last_error());
+        r = (vx_x86_regs){ .rip = DT_CODE_GPA, .rflags = 2 | F_IOPL3 };
+        if ((err = vx_vcpu_set_regs(s->v, &r)) || (err = vx_vcpu_run(s->v, &ex)))
+            die("%s: second run: %s: %s", s->name, vx_strerror(err), vx_last_error());
+    }
     res->reason = ex.reason;
     if (ex.reason == VX_EXIT_IO)
         res->port = ex.u.io.port;
@@ -1172,6 +1190,8 @@ static void usage(void)
             "usage: difftest [--seed S] [--count N] [--mode long64|prot32|all] [--ring 0|3]\n"
             "                [--template NAME[,NAME...]] [--first I] [--slot K] [--maxlen N]\n"
             "                [--batch N] [--keep-going] [--list] [-v]\n"
+            "--tcg-twice: no kvm; each batch runs on tcg once, and on a second tcg machine\n"
+            "twice, whose second run (translated blocks, fast paths) is compared\n"
             "debugging: --self (kvm against a second kvm), --nomask (compare undefined flags\n"
             "too), --inject-bug[=adc|flip] (corrupt the second machine), --fresh-tcg (a new\n"
             "second machine for every run)\n");
@@ -1226,6 +1246,8 @@ int main(int argc, char **argv)
             opt.keep_going = 1;
         else if (!strcmp(a, "--self"))          /* kvm against a second kvm */
             opt.self = 1;
+        else if (!strcmp(a, "--tcg-twice"))     /* tcg against its translated blocks */
+            opt.twice = 1;
         else if (!strcmp(a, "--nomask"))        /* compare undefined flags too */
             opt.nomask = 1;
         else if (!strcmp(a, "--inject-bug") || !strcmp(a, "--inject-bug=adc"))
@@ -1272,7 +1294,7 @@ int main(int argc, char **argv)
         return 99;
     }
 
-    if (!vx_accel_available(VX_ACCEL_KVM)) {
+    if (!opt.twice && !vx_accel_available(VX_ACCEL_KVM)) {
         printf("SKIP: kvm is not available (the oracle): %s\n", vx_last_error());
         return 77;
     }
@@ -1284,8 +1306,13 @@ int main(int argc, char **argv)
         vx_machine_destroy(m);
         return 77;
     }
-    side_open(&sides[0], VX_ACCEL_KVM, "kvm");
-    side_open(&sides[1], opt.self ? VX_ACCEL_KVM : VX_ACCEL_TCG, opt.self ? "kvm#2" : "tcg");
+    if (opt.twice) {
+        side_open(&sides[0], VX_ACCEL_TCG, "tcg");
+        side_open(&sides[1], VX_ACCEL_TCG, "tcg-translated");
+    } else {
+        side_open(&sides[0], VX_ACCEL_KVM, "kvm");
+        side_open(&sides[1], opt.self ? VX_ACCEL_KVM : VX_ACCEL_TCG, opt.self ? "kvm#2" : "tcg");
+    }
 
     double t0 = now();
     if (!opt.fresh) {
