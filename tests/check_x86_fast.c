@@ -29,41 +29,7 @@
 #define RAM_SIZE 0x3000u
 #define RO_START 0x2000u /* stores from here on fault (a read-only page) */
 
-static uint8_t ram[RAM_SIZE];
-static struct x86_cpu cpu;
-
-static enum x86_status t_load(struct x86_cpu *c, uint64_t lin, unsigned size, void *val)
-{
-    if (lin >= RAM_SIZE || size > RAM_SIZE - lin) {
-        c->exc.addr = lin;
-        return x86_raise_err(c, X86_PF, 0);
-    }
-    memcpy(val, ram + lin, size);
-    return X86_OK;
-}
-
-static enum x86_status t_store(struct x86_cpu *c, uint64_t lin, unsigned size,
-                               const void *val)
-{
-    if (lin >= RAM_SIZE || size > RAM_SIZE - lin || lin + size > RO_START) {
-        c->exc.addr = lin;
-        return x86_raise_err(c, X86_PF, 2);
-    }
-    memcpy(ram + lin, val, size);
-    return X86_OK;
-}
-
-static enum x86_status t_port(struct x86_cpu *c, uint16_t port, unsigned size, bool write,
-                              uint64_t *val)
-{
-    (void)port, (void)size, (void)write, (void)val;
-    return x86_raise_err(c, X86_GP, 0);
-}
-
-static const struct x86_mem_ops test_mem = {
-    .load_slow = t_load, .store_slow = t_store, .load_for_store = t_load, .load_sys = t_load,
-    .store_sys = t_store, .port = t_port,
-};
+#include "x86_test_mem.h"
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
 
