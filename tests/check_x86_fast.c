@@ -29,17 +29,8 @@
 #define RAM_SIZE 0x3000u
 #define RO_START 0x2000u /* stores from here on fault (a read-only page) */
 
+#define TEST_SEED 0x243f6a8885a308d3ull
 #include "x86_test_mem.h"
-
-static uint64_t rng = 0x243f6a8885a308d3ull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 /* Values that make the interesting flag cases likely. */
 static uint64_t rnd_val(void)

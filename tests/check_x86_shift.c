@@ -43,6 +43,7 @@
 #define RO_START 0xf000u /* stores from here on fault (a read-only page) */
 #define MEMBASE 0x8000u  /* the memory operands' base (RBX) */
 
+#define TEST_SEED 0x9e3779b97f4a7c15ull
 #include "x86_test_mem.h"
 
 /* Only 64-bit mode is used here, where x86_linear() never needs this. The
@@ -573,16 +574,6 @@ static uint64_t sdm_shxd(bool left, unsigned size, uint64_t dest, uint64_t src,
     return r;
 }
 
-/* A small xorshift generator: the same numbers on every run. */
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 /* Random operands with the edges well represented. */
 static uint64_t rnd_val(void)

@@ -2,8 +2,9 @@
  * A flat memory for the unit tests that drive lib/cpu/x86 directly
  * (check_x86_shift, check_x86_fast): RAM_SIZE bytes at linear 0, stores at
  * or above RO_START fault as on a read-only page, anything past the end
- * as on a missing one; ports raise #GP. Define RAM_SIZE and RO_START, then
- * include it once.
+ * as on a missing one; ports raise #GP. And rnd(), a small xorshift
+ * generator: the same numbers on every run. Define RAM_SIZE, RO_START and
+ * TEST_SEED, then include it once.
  */
 #ifndef X86_TEST_MEM_H
 #define X86_TEST_MEM_H
@@ -53,5 +54,15 @@ static const struct x86_mem_ops test_mem = {
     .load_slow = t_load, .store_slow = t_store, .load_for_store = t_load,
     .load_sys = t_load, .store_sys = t_store, .port = t_port,
 };
+
+static uint64_t rng = TEST_SEED;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
 
 #endif
