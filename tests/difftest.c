@@ -292,8 +292,10 @@ static int has_template(const struct seq *s, const char *name)
 
 static void side_run(struct side *s, int which, struct batch *bt, struct result *res)
 {
-    if (opt.fresh && which == 1) {
-        /* --fresh-tcg: a new machine, no translations or pending I/O left */
+    if ((opt.fresh && which == 1) || (opt.twice && which == 0)) {
+        /* --fresh-tcg: a new machine, no translations or pending I/O left;
+         * --tcg-twice: the first machine, so that it always runs the code
+         * as new (nothing kept from an earlier run at the same address) */
         uint8_t *keep = malloc(DT_TABLES_GPA);
         if (!keep)
             die("out of memory");
