@@ -1124,6 +1124,7 @@ static void gen_iret(struct tcase *c, struct rng *r)
         { 0x7f3, SEL_UDATA | 3 },         { SEL_UCODE | 3, SEL_KDATA },
         { SEL_UCODE | 3, SEL_NPDATA | 3 }, { SEL_UCODE | 3, SEL_RODATA | 3 },
         { SEL_UCODE | 3, 3 },             { SEL_UCODE | 3, SEL_UCODE | 3 },
+        { SEL_KCODE, 3 },                 { SEL_KCODE, 0 }, /* null SS: RPL must be the CPL */
     };
     unsigned f = pick(r, sizeof frames / sizeof frames[0]);
     uint16_t cs = frames[f].cs, ss = frames[f].ss;

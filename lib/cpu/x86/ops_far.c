@@ -341,12 +341,13 @@ static void clear_inaccessible(struct x86_cpu *c)
 }
 
 /* The stack segment a return to an outer level loads. */
-static enum x86_status load_outer_ss(struct x86_cpu *c, uint16_t sel, unsigned cpl,
+static enum x86_status load_outer_ss(struct x86_cpu *c, uint16_t sel, unsigned cpl, bool to64,
                                      vx_x86_segment *ss)
 {
     if ((sel & ~3u) == 0) {
-        /* A null SS is allowed in 64-bit mode below ring 3. */
-        if ((c->efer & EFER_LMA) && cpl < 3) {
+        /* A null SS is allowed only going back to 64-bit mode below ring
+         * 3, with RPL = the new CPL. */
+        if ((c->efer & EFER_LMA) && to64 && cpl < 3 && (sel & 3u) == cpl) {
             *ss = (vx_x86_segment){ .selector = sel, .dpl = (uint8_t)cpl };
             return X86_OK;
         }
@@ -394,7 +395,7 @@ static enum x86_status far_return(struct x86_cpu *c, const struct x86_insn *i, b
                 return st;
         }
         new_sp = v[0];
-        if ((st = load_outer_ss(c, (uint16_t)v[1], new_cpl, &ss)))
+        if ((st = load_outer_ss(c, (uint16_t)v[1], new_cpl, (c->efer & EFER_LMA) && cs.l, &ss)))
             return st;
     }
     if ((st = check_target(c, &cs, w[0] & x86_mask((c->efer & EFER_LMA) && cs.l ? 8 : size))))
