@@ -288,6 +288,46 @@ static void madt_override(struct out *o, unsigned irq, unsigned gsi, unsigned fl
 
 #define MPS_LEVEL_LOW 0x000f /* trigger level (3 << 2), polarity active low (3) */
 
+/* The MADT: a local APIC per processor, the I/O APIC, the ISA overrides,
+ * LINT1 as NMI. Returns its offset. */
+static size_t madt_table(struct out *o, const struct acpi_pc_config *c)
+{
+    size_t madt = table_begin(o, "APIC", 3);
+    put32(o, ACPI_LAPIC_ADDR);
+    put32(o, 1); /* PCAT_COMPAT: there is an 8259 pair to mask */
+    for (unsigned i = 0; i < c->ncpus; i++) {
+        put8(o, 0); /* Processor Local APIC */
+        put8(o, 8);
+        put8(o, i); /* ACPI processor UID */
+        put8(o, i); /* APIC id: the vCPU's index */
+        put32(o, 1); /* enabled */
+    }
+    put8(o, 1); /* I/O APIC */
+    put8(o, 12);
+    put8(o, 0); /* id */
+    put8(o, 0);
+    put32(o, ACPI_IOAPIC_ADDR);
+    put32(o, 0); /* GSI base */
+    madt_override(o, 0, 2, 0); /* the PIT: ISA IRQ 0 is GSI 2 */
+    /* The SCI's and PCI's lines: level, active low, as _PRT says. */
+    unsigned done = 0;
+    unsigned lines[5] = { c->sci_irq, c->pci_irq[0], c->pci_irq[1], c->pci_irq[2], c->pci_irq[3] };
+    for (unsigned k = 0; k < 5; k++) {
+        if (done & 1u << lines[k])
+            continue;
+        done |= 1u << lines[k];
+        madt_override(o, lines[k], lines[k], MPS_LEVEL_LOW);
+    }
+    put8(o, 4); /* Local APIC NMI: LINT1 of every processor */
+    put8(o, 6);
+    put8(o, 0xff);
+    put16(o, 0);
+    put8(o, 1);
+    table_end(o, madt);
+    align(o, 16);
+    return madt;
+}
+
 size_t acpi_build_pc(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_pc_config *c)
 {
     if (!c || !c->ncpus || c->ncpus > ACPI_MAX_CPUS || c->sci_irq > 15 || gpa % 16 ||
@@ -397,42 +437,7 @@ size_t acpi_build_pc(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_p
     table_end(&o, fadt);
     align(&o, 16);
 
-    size_t madt = o.n;
-    if (c->apics) {
-    table_begin(&o, "APIC", 3);
-    put32(&o, ACPI_LAPIC_ADDR);
-    put32(&o, 1); /* PCAT_COMPAT: there is an 8259 pair to mask */
-    for (unsigned i = 0; i < c->ncpus; i++) {
-        put8(&o, 0); /* Processor Local APIC */
-        put8(&o, 8);
-        put8(&o, i); /* ACPI processor UID */
-        put8(&o, i); /* APIC id: the vCPU's index */
-        put32(&o, 1); /* enabled */
-    }
-    put8(&o, 1); /* I/O APIC */
-    put8(&o, 12);
-    put8(&o, 0); /* id */
-    put8(&o, 0);
-    put32(&o, ACPI_IOAPIC_ADDR);
-    put32(&o, 0); /* GSI base */
-    madt_override(&o, 0, 2, 0); /* the PIT: ISA IRQ 0 is GSI 2 */
-    /* The SCI's and PCI's lines: level, active low, as _PRT says. */
-    unsigned done = 0;
-    unsigned lines[5] = { c->sci_irq, c->pci_irq[0], c->pci_irq[1], c->pci_irq[2], c->pci_irq[3] };
-    for (unsigned k = 0; k < 5; k++) {
-        if (done & 1u << lines[k])
-            continue;
-        done |= 1u << lines[k];
-        madt_override(&o, lines[k], lines[k], MPS_LEVEL_LOW);
-    }
-    put8(&o, 4); /* Local APIC NMI: LINT1 of every processor */
-    put8(&o, 6);
-    put8(&o, 0xff);
-    put16(&o, 0);
-    put8(&o, 1);
-    table_end(&o, madt);
-    align(&o, 16);
-    }
+    size_t madt = c->apics ? madt_table(&o, c) : 0;
 
     size_t xsdt = table_begin(&o, "XSDT", 1);
     put64(&o, gpa + fadt);
@@ -442,8 +447,8 @@ size_t acpi_build_pc(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_p
 
     if (o.overflow)
         return 0;
-    for (unsigned k = 0; k < 8; k++)
-        buf[rsdp_xsdt + k] = (uint8_t)((gpa + xsdt) >> (8 * k));
+    set32(&o, rsdp_xsdt, (uint32_t)(gpa + xsdt));
+    set32(&o, rsdp_xsdt + 4, (uint32_t)((gpa + xsdt) >> 32));
     buf[rsdp + 8] = (uint8_t)-acpi_sum(buf + rsdp, 20);
     buf[rsdp + 32] = (uint8_t)-acpi_sum(buf + rsdp, 36);
     return o.n;

@@ -43,14 +43,10 @@ void acpi_pm_init(struct acpi_pm *pm, const struct acpi_pm_config *cfg)
     acpi_pm_reset(pm);
 }
 
-uint32_t acpi_pm_timer(struct acpi_pm *pm)
+/* PM1_STS as of `now` (timer ticks): TMR_STS once bit 31 has changed. */
+static uint16_t status(struct acpi_pm *pm, uint64_t now)
 {
-    return (uint32_t)ticks(pm);
-}
-
-static uint16_t status(struct acpi_pm *pm)
-{
-    if ((ticks(pm) >> 31) != pm->tmr_epoch)
+    if ((now >> 31) != pm->tmr_epoch)
         pm->sts |= ACPI_PM_TMR_STS;
     return pm->sts;
 }
@@ -58,8 +54,9 @@ static uint16_t status(struct acpi_pm *pm)
 /* The 12 bytes of register space as one little-endian image. */
 static void image(struct acpi_pm *pm, uint8_t r[ACPI_PM_PORTS])
 {
-    uint16_t sts = status(pm);
-    uint32_t tmr = acpi_pm_timer(pm);
+    uint64_t now = ticks(pm);
+    uint16_t sts = status(pm, now);
+    uint32_t tmr = (uint32_t)now;
     uint16_t cnt = pm->cnt;
     r[0] = (uint8_t)sts, r[1] = (uint8_t)(sts >> 8);
     r[2] = (uint8_t)pm->en, r[3] = (uint8_t)(pm->en >> 8);
@@ -86,12 +83,14 @@ int acpi_pm_read(void *opaque, uint64_t addr, unsigned len, uint64_t *value)
 static void write_reg(struct acpi_pm *pm, unsigned reg, uint16_t v, uint16_t bytes)
 {
     switch (reg) {
-    case PM1_STS:
-        status(pm);
+    case PM1_STS: {
+        uint64_t now = ticks(pm);
+        status(pm, now);
         if (v & bytes & ACPI_PM_TMR_STS)
-            pm->tmr_epoch = ticks(pm) >> 31;
+            pm->tmr_epoch = now >> 31;
         pm->sts &= (uint16_t)~(v & bytes);
         break;
+    }
     case PM1_EN:
         pm->en = (uint16_t)((pm->en & ~bytes) | (v & bytes & PM1_EN_MASK));
         break;

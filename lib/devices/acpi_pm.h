@@ -52,8 +52,6 @@ struct acpi_pm {
 
 void acpi_pm_init(struct acpi_pm *pm, const struct acpi_pm_config *cfg);
 void acpi_pm_reset(struct acpi_pm *pm);
-/* The PM timer now: 32 bits of 3.579545 MHz ticks. */
-uint32_t acpi_pm_timer(struct acpi_pm *pm);
 
 int acpi_pm_read(void *opaque, uint64_t addr, unsigned len, uint64_t *value);
 int acpi_pm_write(void *opaque, uint64_t addr, unsigned len, uint64_t value);
