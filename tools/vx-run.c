@@ -500,9 +500,9 @@ int main(int argc, char **argv)
             break;
         }
     }
+    /* The run ends through end_run(), which stops every vCPU: join them. */
     if (!atomic_load(&in.quit))
         run_vcpu(&in, vx_machine_vcpu(m, 0));
-    end_run(&in, 0); /* stop the others; the first status set stays */
     for (unsigned i = 1; i < started; i++)
         pthread_join(threads[i], NULL);
     free(threads);

@@ -81,16 +81,20 @@ static void wr32(uint8_t *p, unsigned off, uint32_t v)
         p[off + k] = (uint8_t)(v >> (8 * k));
 }
 
+static void wr64(uint8_t *p, unsigned off, uint64_t v)
+{
+    wr32(p, off, (uint32_t)v);
+    wr32(p, off + 4, (uint32_t)(v >> 32));
+}
+
 static void e820_add(uint8_t *bp, uint64_t addr, uint64_t size, uint32_t type)
 {
     unsigned n = bp[BP_E820_ENTRIES];
     if (n >= BP_E820_MAX || !size)
         return;
     uint8_t *e = bp + BP_E820_TABLE + 20 * n;
-    for (unsigned k = 0; k < 8; k++) {
-        e[k] = (uint8_t)(addr >> (8 * k));
-        e[8 + k] = (uint8_t)(size >> (8 * k));
-    }
+    wr64(e, 0, addr);
+    wr64(e, 8, size);
     wr32(e, 16, type);
     bp[BP_E820_ENTRIES] = (uint8_t)(n + 1);
 }
@@ -200,8 +204,7 @@ int vxi_boot_linux(vx_machine *m, const void *kernel_, size_t kernel_len, const 
     e820_add(bp, 4ull << 30, pc->high_size, 1);
 
     int rc = acpi_cpus ? vxi_pc_write_acpi(m, acpi_cpus, &rsdp) : 0;
-    for (unsigned i = 0; i < 8; i++)
-        bp[BP_ACPI_RSDP_ADDR + i] = (uint8_t)(rsdp >> (8 * i));
+    wr64(bp, BP_ACPI_RSDP_ADDR, rsdp);
     if (!rc)
         rc = vx_memory_write(m, load, k + setup_len, pm_len);
     if (!rc)
