@@ -305,37 +305,31 @@ static void side_run(struct side *s, int which, struct batch *bt, struct result 
         vx_memory_write(s->m, 0, keep, DT_TABLES_GPA);
         free(keep);
     }
-    side_mode(s, bt->mode);
-    int err;
-    if ((err = vx_memory_write(s->m, slot_of(bt->slot0), bt->ctrl, (size_t)bt->n * DT_SLOT_SIZE)) ||
-        (err = vx_memory_write(s->m, page_of(bt->slot0), bt->pages, (size_t)bt->n * 4096)) ||
-        (err = vx_memory_write(s->m, DT_CODE_GPA, bt->code[which], bt->codelen)) ||
-        (bt->mode == DM_LONG64 &&
-         (err = vx_memory_write(s->m, fpu_of(bt->slot0), bt->fpu, (size_t)bt->n * DT_FPU_SLOT))))
-        die("%s: vx_memory_write: %s: %s", s->name, vx_strerror(err), vx_last_error());
-    vx_x86_regs r = { .rip = DT_CODE_GPA, .rflags = 2 | F_IOPL3 };
-    if ((err = vx_vcpu_set_regs(s->v, &r)))
-        die("%s: vx_vcpu_set_regs: %s: %s", s->name, vx_strerror(err), vx_last_error());
+    /* --tcg-twice: the second machine runs the batch again from the same
+     * state, its code left as it is: tcg keeps a block from its second run
+     * on, so that run goes through translated blocks and their fast paths,
+     * and it is the one compared with the first machine's. */
+    int passes = opt.twice && which == 1 ? 2 : 1, err;
+    vx_x86_regs r;
     vx_exit ex = { .size = sizeof ex };
     memset(res, 0, sizeof *res);
-    if ((err = vx_vcpu_run(s->v, &ex)))
-        die("%s: vx_vcpu_run: %s: %s", s->name, vx_strerror(err), vx_last_error());
-    if (opt.twice && which == 1) {
-        /* --tcg-twice: the same batch again from the same state, its code
-         * left as it is: tcg keeps a block from its second run on, so this
-         * run goes through translated blocks and their fast paths, and it
-         * is this run that is compared with the first machine's */
+    for (int pass = 0; pass < passes; pass++) {
         side_mode(s, bt->mode);
         if ((err = vx_memory_write(s->m, slot_of(bt->slot0), bt->ctrl,
                                    (size_t)bt->n * DT_SLOT_SIZE)) ||
             (err = vx_memory_write(s->m, page_of(bt->slot0), bt->pages, (size_t)bt->n * 4096)) ||
+            (pass == 0 && (err = vx_memory_write(s->m, DT_CODE_GPA, bt->code[which], bt->codelen))) ||
             (bt->mode == DM_LONG64 &&
              (err = vx_memory_write(s->m, fpu_of(bt->slot0), bt->fpu,
                                     (size_t)bt->n * DT_FPU_SLOT))))
             die("%s: vx_memory_write: %s: %s", s->name, vx_strerror(err), vx_last_error());
         r = (vx_x86_regs){ .rip = DT_CODE_GPA, .rflags = 2 | F_IOPL3 };
-        if ((err = vx_vcpu_set_regs(s->v, &r)) || (err = vx_vcpu_run(s->v, &ex)))
-            die("%s: second run: %s: %s", s->name, vx_strerror(err), vx_last_error());
+        if ((err = vx_vcpu_set_regs(s->v, &r)))
+            die("%s: vx_vcpu_set_regs: %s: %s", s->name, vx_strerror(err), vx_last_error());
+        if ((err = vx_vcpu_run(s->v, &ex)))
+            die("%s: vx_vcpu_run: %s: %s", s->name, vx_strerror(err), vx_last_error());
+        if (ex.reason != VX_EXIT_IO)
+            s->mode = -1; /* set the vCPU up again after a fault */
     }
     res->reason = ex.reason;
     if (ex.reason == VX_EXIT_IO)
@@ -345,8 +339,6 @@ static void side_run(struct side *s, int which, struct batch *bt, struct result 
     if ((err = vx_vcpu_get_regs(s->v, &r)))
         die("%s: vx_vcpu_get_regs: %s: %s", s->name, vx_strerror(err), vx_last_error());
     res->rip = r.rip;
-    if (ex.reason != VX_EXIT_IO)
-        s->mode = -1;   /* set the vCPU up again after a fault */
     if (opt.inject == 2 && which == 1)
         for (int i = 0; i < bt->n; i++)
             if (has_template(bt->seq[i], "xadd"))
