@@ -348,11 +348,11 @@ struct tcase {
     unsigned len;
     vx_x86_regs regs;
     uint64_t cr0;
-    uint64_t window_pte;
-    uint64_t bound_at; /* bound: where the pair goes in DATA (0: none) */
-    int32_t bound_lo, bound_hi;
-    uint8_t frame[40]; /* iret: the frame it pops, at rsp in STACK */
-    unsigned frame_len;
+    /* Bytes the case needs in a data page (bound's pair, a far pointer,
+     * an iret frame), placed after the page's random fill. */
+    uint64_t placed_at;
+    uint8_t placed[40];
+    unsigned placed_len;
     struct expect x;
 };
 
@@ -421,13 +421,25 @@ static void expect_reg(struct tcase *c, unsigned reg, uint64_t v)
     c->x.val[c->x.nregs++] = v;
 }
 
-/* inc reg (the 64-bit register in 64-bit mode) */
-static void emit_inc(struct tcase *c, unsigned reg)
+/* The #AC forms' loop: inc reg (the 64-bit register in 64-bit mode), then
+ * jmp back to the access at code offset `at`. Its first pass is aligned,
+ * its second misaligned by one and run from a translated block. */
+static void emit_inc_and_loop(struct tcase *c, unsigned reg, unsigned at)
 {
     if (c->mode == M64)
         c->code[c->len++] = (uint8_t)(0x48 | (reg >> 3));
     c->code[c->len++] = 0xff;
     c->code[c->len++] = (uint8_t)(0xc0 | (reg & 7));
+    c->code[c->len++] = 0xeb;
+    c->code[c->len] = (uint8_t)(at - (c->len + 1));
+    c->len++;
+}
+
+static void place(struct tcase *c, uint64_t gpa, const void *bytes, unsigned len)
+{
+    c->placed_at = gpa;
+    memcpy(c->placed, bytes, len);
+    c->placed_len = len;
 }
 
 static void fault(struct tcase *c, int vector, uint32_t err)
@@ -547,9 +559,7 @@ static void gen_int(struct tcase *c, struct rng *r)
         int32_t v = pick(r, 2) ? (int32_t)rnd(r) >> pick(r, 31) : lo + (int32_t)pick(r, 3) - 1;
         c->regs.rax = (uint32_t)v;
         c->regs.rdi = DATA + 8 * pick(r, 500);
-        c->bound_at = c->regs.rdi;
-        c->bound_lo = lo;
-        c->bound_hi = hi;
+        place(c, c->regs.rdi, (const int32_t[]){ lo, hi }, 8);
         EMIT(c, 0x62, 0x07);
         if (v < lo || v > hi)
             fault(c, 5, 0);
@@ -647,10 +657,7 @@ static void gen_mem(struct tcase *c, struct rng *r)
     unsigned at = c->len;
     emit_mem(c, w == 1, w == 3, &op[kind][w ? 1 : 0], 1, 1 /* rcx/cl */, base, disp);
     if (ac) {
-        emit_inc(c, base);
-        c->code[c->len++] = 0xeb; /* jmp back to the access */
-        c->code[c->len] = (uint8_t)(at - (c->len + 1));
-        c->len++;
+        emit_inc_and_loop(c, base, at);
         c->cr0 |= CR0_AM;
         c->regs.rflags |= 1u << 18;
         fault(c, 17, 0);
@@ -1069,12 +1076,8 @@ static void gen_stack(struct tcase *c, struct rng *r)
     case 2: c->code[c->len++] = (uint8_t)(0x58 + reg); break;
     default: EMIT(c, 0xe8, 0, 0, 0, 0); break; /* call the next instruction */
     }
-    if (ac) {
-        emit_inc(c, 4); /* inc rsp */
-        c->code[c->len++] = 0xeb;
-        c->code[c->len] = (uint8_t)(loop_at - (c->len + 1));
-        c->len++;
-    }
+    if (ac)
+        emit_inc_and_loop(c, 4 /* rsp */, loop_at);
     c->form = (int)(op * 10 + pg * 2 + ac);
     int write = op != 2;
     uint64_t at = write ? sp - size : sp;
@@ -1141,9 +1144,10 @@ static void gen_iret(struct tcase *c, struct rng *r)
     uint64_t words[5] = { target, cs, fl, new_sp, ss };
     int outer = rpl > cpl;
     unsigned n = c->mode == M64 || outer ? 5 : 3;
+    uint8_t frame[40];
     for (unsigned k = 0; k < n; k++)
-        memcpy(c->frame + k * w, &words[k], w);
-    c->frame_len = n * w;
+        memcpy(frame + k * w, &words[k], w);
+    place(c, c->regs.rsp, frame, n * w);
 
     /* CS */
     unsigned ci = cs & ~7u;
@@ -1220,9 +1224,7 @@ static void gen_far(struct tcase *c, struct rng *r)
     c->form = (int)(si * 2 + call);
     uint64_t ptr = DATA + 8 * pick(r, 500);
     uint32_t off = sel == (SEL_UCODE | 3) ? USTUB : GATE_STUB;
-    c->bound_at = ptr; /* the pointer goes where bound's pair would */
-    c->bound_lo = (int32_t)off;
-    c->bound_hi = sel;
+    place(c, ptr, (const uint32_t[]){ off, sel }, 6); /* m16:32 */
     c->regs.rdi = ptr;
     c->code[c->len++] = 0xff;
     c->code[c->len++] = call ? 0x1f : 0x2f; /* call/jmp far [rdi] */
@@ -1423,12 +1425,8 @@ static void run_case(struct side *s, const struct tcase *c, struct outcome *o)
             uint64_t v = rnd(&r);
             memcpy(page + k, &v, 8);
         }
-        if (watched[p] == STACK && c->frame_len)
-            memcpy(page + (c->regs.rsp - STACK), c->frame, c->frame_len);
-        if (watched[p] == DATA && c->bound_at) {
-            memcpy(page + (c->bound_at - DATA), &c->bound_lo, 4);
-            memcpy(page + (c->bound_at - DATA) + 4, &c->bound_hi, 4);
-        }
+        if (c->placed_len && c->placed_at - watched[p] < 4096)
+            memcpy(page + (c->placed_at - watched[p]), c->placed, c->placed_len);
         put(s, watched[p], page, 4096);
     }
     memset(page, 0xcc, 4096);
