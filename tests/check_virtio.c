@@ -947,6 +947,15 @@ enum {
     BAD_COUNT
 };
 
+/* A read request's chain at descriptors 0-2: header, a device-writable
+ * data buffer at (data, len), status. */
+static void put_read_chain(uint64_t t, uint64_t data, uint32_t len)
+{
+    put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    put_desc(t, 1, data, len, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+    put_desc(t, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+}
+
 START_TEST(hostile_chains)
 {
     int bad = _i;
@@ -959,29 +968,19 @@ START_TEST(hostile_chains)
     uint16_t head = 0;
     switch (bad) {
     case BAD_ADDR_OUTSIDE_RAM:
-        put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(t, 1, 0x400000, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        put_desc(t, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+        put_read_chain(t, 0x400000, 512);
         break;
     case BAD_ADDR_STRADDLES_RAM_END:
-        put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(t, 1, RAM_SIZE - 256, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        put_desc(t, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+        put_read_chain(t, RAM_SIZE - 256, 512);
         break;
     case BAD_ADDR_WRAPS:
-        put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(t, 1, UINT64_MAX - 100, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        put_desc(t, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+        put_read_chain(t, UINT64_MAX - 100, 512);
         break;
     case BAD_WRITABLE_IN_ROM:
-        put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(t, 1, ROM_GPA, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        put_desc(t, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+        put_read_chain(t, ROM_GPA, 512);
         break;
     case BAD_HUGE_LEN:
-        put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-        put_desc(t, 1, DATA, 0xffffffff, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        put_desc(t, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+        put_read_chain(t, DATA, 0xffffffff);
         break;
     case BAD_LOOP:
         put_desc(t, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
